@@ -1,0 +1,269 @@
+"""Pydantic schemas both servers speak: the HTTP contract (../shared/CONTRACT.md) in code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ektp_sync.domain.biometrics import (
+    AttachmentsTooLarge,
+    BiometricError,
+    attachments_size,
+    decode_template,
+)
+from ektp_sync.domain.decisions import DecisionReason, DecisionStatus
+from ektp_sync.domain.nik import nik_violations
+from ektp_sync.domain.states import RecordState
+
+#: pydantic error type of oversize attachments; the servers turn it into 413 instead of 422.
+ATTACHMENTS_TOO_LARGE = "attachments_too_large"
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+OptionalText = Annotated[str | None, Field(default=None, max_length=200)]
+
+
+class Biometrics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(description="128 little-endian float32, standard base64 (512 bytes)")
+    attachments: dict[Annotated[str, Field(min_length=1, max_length=64)], str] = Field(
+        default_factory=dict, description="name → base64 bytes; at most 2 MiB decoded in all"
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _template_decodes(cls, value: str) -> str:
+        try:
+            decode_template(value)
+        except BiometricError as exc:
+            raise PydanticCustomError("template_" + exc.rule, str(exc)) from None
+        return value
+
+    @field_validator("attachments")
+    @classmethod
+    def _attachments_fit(cls, value: dict[str, str]) -> dict[str, str]:
+        try:
+            attachments_size(value)
+        except AttachmentsTooLarge as exc:
+            raise PydanticCustomError(ATTACHMENTS_TOO_LARGE, str(exc)) from None
+        except BiometricError as exc:
+            raise PydanticCustomError("attachment_" + exc.rule, str(exc)) from None
+        return value
+
+
+class ResidentRecord(BaseModel):
+    """What an office records about one resident; re-checked in full by the centre."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    nik: str = Field(description="16-digit NIK: PP KK CC DDMMYY SSSS")
+    full_name: Text
+    birth_place: Text
+    birth_date: dt.date
+    sex: Literal["L", "P"]
+    address: Annotated[str, Field(min_length=1, max_length=500)]
+    rt: Annotated[str | None, Field(default=None, max_length=3)] = None
+    rw: Annotated[str | None, Field(default=None, max_length=3)] = None
+    kelurahan: OptionalText = None
+    kecamatan: OptionalText = None
+    religion: OptionalText = None
+    marital_status: OptionalText = None
+    occupation: OptionalText = None
+    biometrics: Biometrics
+
+    @field_validator("nik")
+    @classmethod
+    def _nik_alone(cls, value: str) -> str:
+        violations = nik_violations(value)
+        if violations:
+            raise PydanticCustomError(
+                "nik_" + violations[0].rule, "; ".join(str(v) for v in violations)
+            )
+        return value
+
+    @field_validator("birth_date")
+    @classmethod
+    def _not_in_future(cls, value: dt.date) -> dt.date:
+        if value > dt.date.today():
+            raise PydanticCustomError("birth_date_future", "birth_date lies in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _nik_agrees(self) -> ResidentRecord:
+        violations = nik_violations(self.nik, self.birth_date, self.sex)
+        if violations:
+            raise PydanticCustomError(
+                "nik_" + violations[0].rule, "; ".join(str(v) for v in violations)
+            )
+        return self
+
+
+# ---- centre intake --------------------------------------------------------------------------
+
+SubmissionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class EnrollmentItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    submission_id: SubmissionId
+    office_code: Annotated[str, Field(pattern=r"^\d{4}$")]
+    recorded_at: dt.datetime
+    record: dict[str, Any]
+
+
+class EnrollmentBatch(BaseModel):
+    """Items stay loose dicts here so that one bad item never fails the whole batch."""
+
+    items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+
+
+class IntakeResult(BaseModel):
+    submission_id: str | None
+    status: Literal["accepted", "invalid"]
+    errors: list[str] | None = None
+
+
+class IntakeResponse(BaseModel):
+    results: list[IntakeResult]
+
+
+class Authorisation(BaseModel):
+    submission_id: str
+    nik: str
+    approval_no: str
+    issued_at: str
+    signature: str
+
+    def signed_fields(self) -> dict[str, str]:
+        return self.model_dump(exclude={"signature"})
+
+
+class Decision(BaseModel):
+    submission_id: str
+    nik: str
+    status: DecisionStatus
+    reason: DecisionReason
+    authorisation: Authorisation | None = None
+
+
+class DecisionsPage(BaseModel):
+    decisions: list[Decision]
+    next: str
+
+
+class EnrollmentView(BaseModel):
+    submission_id: str
+    office_code: str
+    nik: str | None
+    status: Literal["pending", "approved", "rejected", "review", "invalid"]
+    reason: DecisionReason | None = None
+    errors: list[str] | None = None
+    authorisation: Authorisation | None = None
+    received_at: dt.datetime
+    decided_at: dt.datetime | None = None
+
+
+class PublicKey(BaseModel):
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    public_key: str
+
+
+class ReviewRequest(BaseModel):
+    decision: Literal["approve", "reject"]
+
+
+class Faults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    latency_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
+    processing_delay_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
+
+
+class CentralStats(BaseModel):
+    enrollments: int
+    identities: int
+    by_status: dict[str, int]
+    by_reason: dict[str, int]
+    offices: dict[str, dict[str, Any]]
+
+
+# ---- local node -----------------------------------------------------------------------------
+
+
+class DecisionView(BaseModel):
+    status: DecisionStatus
+    reason: DecisionReason
+    authorisation: Authorisation | None = None
+
+
+class RecordView(BaseModel):
+    id: str
+    nik: str
+    state: RecordState
+    submission_id: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: dt.datetime | None
+    decision: DecisionView | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    printed_at: dt.datetime | None = None
+
+
+class RecordPage(BaseModel):
+    records: list[RecordView]
+    next_cursor: str | None
+
+
+class PendingUpload(BaseModel):
+    id: str
+    nik: str  # masked
+    state: RecordState
+    attempts: int
+    last_error: str | None
+    next_attempt_at: dt.datetime | None
+    age_seconds: float
+
+
+class PendingUploads(BaseModel):
+    uploads: list[PendingUpload]
+
+
+class LinkHealth(BaseModel):
+    url: str
+    reachable: bool | None
+    breaker: str = "closed"
+    last_contact_at: dt.datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    in_flight_batches: int = 0
+
+
+class NodeStatus(BaseModel):
+    office_code: str
+    counts: dict[str, int]
+    pending: int
+    oldest_pending_seconds: float | None
+    last_success_at: dt.datetime | None
+    last_error: str | None
+    central: LinkHealth
+
+
+class PrintResult(BaseModel):
+    id: str
+    nik: str
+    state: RecordState
+    approval_no: str
+    printed_at: dt.datetime
+
+
+class ErrorBody(BaseModel):
+    """Every non-validation error of both servers: a sentence and, where useful, the rule key."""
+
+    detail: str
+    rule: str | None = None
