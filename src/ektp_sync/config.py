@@ -19,7 +19,7 @@ from ektp_sync.storage import sqlite_url
 SETTINGS_ENV = "EKTP_SERVER_SETTINGS_JSON"
 
 
-class _Settings(BaseSettings):
+class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EKTP_", extra="ignore")
 
     host: str = "127.0.0.1"
@@ -35,7 +35,7 @@ class _Settings(BaseSettings):
         return cls.model_validate_json(raw) if raw else cls()
 
 
-class CentralSettings(_Settings):
+class CentralSettings(ServerSettings):
     port: int = 8600
     offices: dict[str, str] = Field(default_factory=dict, description="office code → API key")
     admin_key: str | None = None
@@ -66,7 +66,7 @@ class CentralSettings(_Settings):
         return self.db_url
 
 
-class LocalSettings(_Settings):
+class LocalSettings(ServerSettings):
     port: int = 8700
     central_url: str = "http://127.0.0.1:8600"
     office_code: str = "6172"

@@ -1,4 +1,7 @@
-"""The `ektp-sync` command line: one module per command, assembled here."""
+"""The `ektp-sync` command line: one module per command, assembled here.
+
+Every option can also be set by an environment variable `EKTP_<OPTION>` (contract).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,19 @@ app = typer.Typer(
     help="e-KTP enrolment sync: office node, central server, network simulator, demo.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 
 
 def _register() -> None:
-    # imported here so each command module can import `app`-independent helpers freely
-    from ektp_sync.cli import netsim
+    from ektp_sync.cli import demo, netsim, servers, status, synth
 
-    for module in (netsim,):
+    for module in (servers, netsim, demo, status, synth):
         module.register(app)
 
 
+_register()
+
+
 def main() -> None:
-    _register()
     app()

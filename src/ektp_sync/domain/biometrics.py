@@ -43,12 +43,13 @@ def decode_template(value: str) -> Vector:
             f"template must decode to {TEMPLATE_BYTES} bytes ({TEMPLATE_DIMENSIONS} float32), "
             f"got {len(raw)}",
         )
-    vector = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    # float64 so that neither huge nor denormal float32 values overflow or vanish in the norm
+    vector = np.frombuffer(raw, dtype="<f4").astype(np.float64)
     if not np.all(np.isfinite(vector)):
         raise BiometricError("template_finite", "template contains NaN or infinite values")
     norm = float(np.linalg.norm(vector))
-    if norm == 0.0 or not np.isfinite(norm):
-        raise BiometricError("template_norm", "template has zero (or unusable) norm")
+    if norm == 0.0:
+        raise BiometricError("template_norm", "template is all zeros (no direction to compare)")
     return (vector / norm).astype(np.float32)
 
 

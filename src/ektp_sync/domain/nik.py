@@ -11,8 +11,15 @@ from dataclasses import dataclass
 PROVINCE_CODES: frozenset[str] = frozenset(
     f"{code:02d}"
     for code in [
-        *range(11, 20), 21, *range(31, 37), *range(51, 54), *range(61, 66),
-        *range(71, 77), 81, 82, *range(91, 97),
+        *range(11, 20),
+        21,
+        *range(31, 37),
+        *range(51, 54),
+        *range(61, 66),
+        *range(71, 77),
+        81,
+        82,
+        *range(91, 97),
     ]
 )
 
@@ -81,7 +88,9 @@ def nik_violations(
         found.append(NikViolation("province", f"province code {pp} is not one of the 38 codes"))
     if not ("01" <= kk <= "69" or "71" <= kk <= "99"):
         found.append(
-            NikViolation("regency", f"regency/city code {kk} must be 01-69 (kabupaten) or 71-99 (kota)")
+            NikViolation(
+                "regency", f"regency/city code {kk} must be 01-69 (kabupaten) or 71-99 (kota)"
+            )
         )
     if cc == "00":
         found.append(NikViolation("district", "district (kecamatan) code must be 01-99, got 00"))
@@ -139,5 +148,5 @@ def make_nik(region: str, district: str, birth_date: dt.date, sex: str, serial: 
 
 
 def mask_nik(nik: str) -> str:
-    """Operators' views show where a NIK is from but not who it is: 6172014506900001 → 617201******0001."""
+    """Show where a NIK is from, not who it is: 6172014506900001 → 617201******0001."""
     return nik[:6] + "*" * 6 + nik[12:] if len(nik) == 16 else "*" * len(nik)

@@ -25,7 +25,9 @@ class RecordState(StrEnum):
 S = RecordState
 
 #: A record with the same NIK in one of these states makes a new recording answer 409.
-IN_FLIGHT: frozenset[RecordState] = frozenset({S.QUEUED, S.UPLOADING, S.AWAITING_DECISION, S.REVIEW})
+IN_FLIGHT: frozenset[RecordState] = frozenset(
+    {S.QUEUED, S.UPLOADING, S.AWAITING_DECISION, S.REVIEW}
+)
 #: Not yet accepted by the centre: what operators see as "waiting to go up".
 PENDING_UPLOAD: frozenset[RecordState] = frozenset({S.QUEUED, S.UPLOADING})
 #: The centre has said its last word (printing may still follow an approval).

@@ -1,0 +1,61 @@
+"""`ektp-sync demo`: the whole path end to end, checked against the planted truth."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ektp_sync.cli.options import DataDir, env
+from ektp_sync.demo import DemoFailed, render, run_demo
+from ektp_sync.launch import ProcessFailed
+
+
+async def _main(
+    records: int, profile: str | None, seed: int, data_dir: Path, timeout: float, console: Console
+) -> bool:
+    # SIGTERM must unwind like Ctrl-C does, so the finally blocks stop every child
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    report = await run_demo(records, profile, seed, data_dir, timeout, console)
+    render(console, report)
+    return report.ok
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        records: Annotated[int, typer.Option(envvar=env("records"), min=1)] = 100,
+        profile: Annotated[
+            str, typer.Option(envvar=env("profile"), help="Link profile; 'none' for no simulator.")
+        ] = "vsat-clear",
+        seed: Annotated[int, typer.Option(envvar=env("seed"))] = 1,
+        data_dir: DataDir = Path("var"),
+        timeout: Annotated[float, typer.Option(envvar=env("timeout"), help="Seconds.")] = 1800,
+    ) -> None:
+        """Start centre, network simulator and office node (SQLite); record N synthetic residents
+        with planted duplicates; exit 0 only if every decision matches the planted truth."""
+        console = Console()
+        try:
+            ok = asyncio.run(
+                _main(
+                    records,
+                    None if profile == "none" else profile,
+                    seed,
+                    data_dir,
+                    timeout,
+                    console,
+                )
+            )
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            console.print("interrupted; every process stopped")
+            raise typer.Exit(130) from None
+        except (ProcessFailed, DemoFailed) as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        raise typer.Exit(0 if ok else 1)

@@ -1,0 +1,268 @@
+"""Run the real servers as child processes on free loopback ports (for `demo` and tests).
+
+Children get their own session (a terminal's Ctrl-C reaches only the parent, which then stops
+them in order) and die with the parent even if it is SIGKILLed (PR_SET_PDEATHSIG), so nothing
+is ever left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+LOOPBACK = "127.0.0.1"
+_PR_SET_PDEATHSIG = 1
+
+
+class ProcessFailed(RuntimeError):
+    """A child process exited or never became healthy; the message carries its log's tail."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class ServerProcess:
+    """One `python -m ektp_sync …` child with a health URL and a log file."""
+
+    name: str
+    args: Sequence[str]
+    health_url: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        if self.running:
+            raise ProcessFailed(f"{self.name} is already running")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "ektp_sync", *self.args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                if not self.running:
+                    raise ProcessFailed(f"{self.name} exited early:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(self.health_url)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise ProcessFailed(
+                        f"{self.name} not healthy after {timeout}s:\n{self.log_tail()}"
+                    )
+                await asyncio.sleep(0.1)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it does not end within `timeout`."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case, no chance to clean up."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.kill()
+        self._proc.wait()
+
+
+def central_process(
+    base_dir: Path,
+    port: int,
+    offices: dict[str, str],
+    admin_key: str,
+    db_url: str | None = None,
+    workers: int = 1,
+    extra: Sequence[str] = (),
+) -> ServerProcess:
+    args = ["central", "serve", "--host", LOOPBACK, "--port", str(port)]
+    args += ["--data-dir", str(base_dir / "central"), "--admin-key", admin_key]
+    args += ["--workers", str(workers), *extra]
+    for code, key in offices.items():
+        args += ["--office", f"{code}={key}"]
+    if db_url:
+        args += ["--db", db_url]
+    return ServerProcess(
+        "central", args, f"http://{LOOPBACK}:{port}/healthz", base_dir / "logs" / "central.log"
+    )
+
+
+def local_process(
+    base_dir: Path,
+    port: int,
+    office_code: str,
+    api_key: str,
+    central_url: str,
+    db_url: str | None = None,
+    extra: Sequence[str] = (),
+) -> ServerProcess:
+    args = ["local", "serve", "--host", LOOPBACK, "--port", str(port)]
+    args += ["--data-dir", str(base_dir / f"local-{office_code}"), "--office-code", office_code]
+    args += ["--api-key", api_key, "--central-url", central_url, *extra]
+    if db_url:
+        args += ["--db", db_url]
+    return ServerProcess(
+        f"local-{office_code}",
+        args,
+        f"http://{LOOPBACK}:{port}/healthz",
+        base_dir / "logs" / f"local-{office_code}.log",
+    )
+
+
+def netsim_process(
+    base_dir: Path,
+    listen_port: int,
+    upstream_port: int,
+    api_port: int,
+    profile: str | None,
+    seed: int | None = None,
+) -> ServerProcess:
+    args = ["netsim", "--listen", f"{LOOPBACK}:{listen_port}"]
+    args += ["--upstream", f"{LOOPBACK}:{upstream_port}", "--api", f"{LOOPBACK}:{api_port}"]
+    if profile:
+        args += ["--profile", profile]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    return ServerProcess(
+        "netsim", args, f"http://{LOOPBACK}:{api_port}/version", base_dir / "logs" / "netsim.log"
+    )
+
+
+@dataclass
+class Deployment:
+    """A centre, optionally a simulated link in front of it, and one local node per office.
+
+    Ports and keys are fixed when the object is made, so any part can be killed and started
+    again on the same port and database.
+    """
+
+    base_dir: Path
+    offices: Sequence[str] = ("6172",)
+    profile: str | None = None  # None: the offices talk to the centre directly
+    central_db: str | None = None
+    local_dbs: dict[str, str] = field(default_factory=dict)
+    central_workers: int = 1
+    seed: int | None = None
+    local_extra: Sequence[str] = ()
+    central_extra: Sequence[str] = ()
+    #: extra environment of the office nodes, e.g. {"EKTP_BACKOFF_CAP": "2"} for quick tests
+    local_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.admin_key = "admin-" + os.urandom(8).hex()
+        self.office_keys = {code: f"key-{code}-" + os.urandom(8).hex() for code in self.offices}
+        self.central_port = free_port()
+        self.central = central_process(
+            self.base_dir,
+            self.central_port,
+            self.office_keys,
+            self.admin_key,
+            self.central_db,
+            self.central_workers,
+            self.central_extra,
+        )
+        self.netsim: ServerProcess | None = None
+        link_port = self.central_port
+        if self.profile is not None:
+            link_port, self.netsim_api_port = free_port(), free_port()
+            self.netsim = netsim_process(
+                self.base_dir,
+                link_port,
+                self.central_port,
+                self.netsim_api_port,
+                self.profile,
+                self.seed,
+            )
+        self.locals = {
+            code: local_process(
+                self.base_dir,
+                free_port(),
+                code,
+                self.office_keys[code],
+                f"http://{LOOPBACK}:{link_port}",
+                self.local_dbs.get(code),
+                self.local_extra,
+            )
+            for code in self.offices
+        }
+        for process in self.locals.values():
+            process.env.update(self.local_env)
+
+    @property
+    def central_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.central_port}"
+
+    @property
+    def netsim_api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.netsim_api_port}"
+
+    def local_url(self, office: str | None = None) -> str:
+        return self.locals[office or self.offices[0]].health_url.removesuffix("/healthz")
+
+    @property
+    def processes(self) -> list[ServerProcess]:
+        return [self.central, *([self.netsim] if self.netsim else []), *self.locals.values()]
+
+    async def start(self, timeout: float = 60.0) -> None:
+        try:
+            for process in self.processes:
+                process.start()
+            for process in self.processes:
+                await process.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        # offices first, so they release their leases while the link is still there
+        for process in reversed(self.processes):
+            process.stop()

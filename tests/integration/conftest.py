@@ -1,0 +1,49 @@
+"""Integration tests start both servers as real uvicorn processes on loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from ektp_sync.launch import Deployment
+from ektp_sync.testing import CentreAdmin, DeploymentFactory, OfficeClient
+
+#: quick retries so tests see many attempts in little time; production defaults are 1 s … 300 s
+FAST_RETRY = {
+    "EKTP_BACKOFF_BASE": "0.2",
+    "EKTP_BACKOFF_CAP": "1.0",
+    "EKTP_IDLE_POLL_SECONDS": "0.2",
+    "EKTP_DECISIONS_POLL_SECONDS": "0.2",
+    "EKTP_REQUEST_TIMEOUT": "10",
+}
+
+
+@pytest.fixture
+async def started(
+    ektp_deployment: DeploymentFactory, db_factory: Callable[[], Awaitable[str]]
+) -> AsyncIterator[
+    Callable[..., Awaitable[tuple[Deployment, dict[str, OfficeClient], CentreAdmin]]]
+]:
+    """Start a deployment on this test's backend; returns it with office and admin clients."""
+    clients: list[OfficeClient | CentreAdmin] = []
+
+    async def start(
+        offices: tuple[str, ...] = ("6172",), **options: Any
+    ) -> tuple[Deployment, dict[str, OfficeClient], CentreAdmin]:
+        options.setdefault("local_env", FAST_RETRY)
+        d = await ektp_deployment(
+            offices=offices,
+            central_db=await db_factory(),
+            local_dbs={code: await db_factory() for code in offices},
+            **options,
+        )
+        offices_clients = {code: OfficeClient(d.local_url(code)) for code in offices}
+        admin = CentreAdmin(d.central_url, d.admin_key)
+        clients.extend([*offices_clients.values(), admin])
+        return d, offices_clients, admin
+
+    yield start
+    for client in clients:
+        await client.aclose()

@@ -1,0 +1,68 @@
+"""Signatures over canonical JSON, and the record schema's rules."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from ektp_sync.signing import Signer, canonical_json, load_public_key, verify
+from ektp_sync.synth import generate
+from ektp_sync.wire import ATTACHMENTS_TOO_LARGE, ResidentRecord
+
+
+def test_signature_round_trip_and_tampering(tmp_path) -> None:
+    signer = Signer.load_or_create(tmp_path / "key.pem")
+    assert (tmp_path / "key.pem").stat().st_mode & 0o777 == 0o600
+    auth = signer.authorise("6172-abc", "6172014506900001", "KTP-1", "2026-11-29T02:00:00+00:00")
+    key = load_public_key(signer.public_key_b64)
+    assert verify(auth, key)
+    assert not verify(auth.model_copy(update={"nik": "6172014506900002"}), key)
+    assert not verify(auth.model_copy(update={"signature": "AAAA"}), key)
+    other = Signer.load_or_create(tmp_path / "other.pem")
+    assert not verify(auth, load_public_key(other.public_key_b64))
+    again = Signer.load_or_create(tmp_path / "key.pem")
+    assert again.public_key_b64 == signer.public_key_b64
+
+
+def test_canonical_json_is_the_contracts() -> None:
+    fields = {"nik": "1", "approval_no": "2", "submission_id": "3", "issued_at": "4"}
+    assert (
+        canonical_json(fields) == json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    )
+    assert b" " not in canonical_json(fields)
+
+
+def record() -> dict:
+    return dict(generate(1, seed=1)[0].record)
+
+
+def test_synthetic_record_is_valid() -> None:
+    assert ResidentRecord.model_validate(record()).nik == record()["nik"]
+
+
+def error_types(body: dict) -> list[str]:
+    with pytest.raises(ValidationError) as caught:
+        ResidentRecord.model_validate(body)
+    return [e["type"] for e in caught.value.errors()]
+
+
+def test_nik_must_agree_with_sex_and_birth_date() -> None:
+    body = record()
+    body["sex"] = "L" if body["sex"] == "P" else "P"
+    assert error_types(body) == ["nik_sex"]
+    body = record()
+    body["birth_date"] = "1949-01-01"
+    assert error_types(body) == ["nik_birth_date"]
+
+
+def test_wrong_types_unknown_fields_and_attachments() -> None:
+    assert "literal_error" in error_types({**record(), "sex": "X"})
+    assert "extra_forbidden" in error_types({**record(), "nama": "typo"})
+    assert "missing" in error_types({k: v for k, v in record().items() if k != "full_name"})
+    big = base64.b64encode(b"x" * (2 * 1024 * 1024 + 1)).decode()
+    body = record()
+    body["biometrics"] = {**body["biometrics"], "attachments": {"photo": big}}
+    assert error_types(body) == [ATTACHMENTS_TOO_LARGE]
