@@ -50,7 +50,9 @@ class Signer:
         )
         return base64.b64encode(raw).decode("ascii")
 
-    def authorise(self, submission_id: str, nik: str, approval_no: str, issued_at: str) -> Authorisation:
+    def authorise(
+        self, submission_id: str, nik: str, approval_no: str, issued_at: str
+    ) -> Authorisation:
         fields = {
             "submission_id": submission_id,
             "nik": nik,

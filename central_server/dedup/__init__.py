@@ -1,0 +1,1 @@
+"""De-duplication (penunggalan): the in-memory gallery, the decision engine and its worker loop."""

@@ -1,0 +1,91 @@
+"""Every table of the centre, in one place, so Alembic migrations can be generated from here."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from ektp_sync.storage import UTCDateTime
+
+metadata = MetaData()
+
+# BigInteger ids on PostgreSQL, but INTEGER PRIMARY KEY on SQLite (its only autoincrement form)
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+#: One row per submission_id ever answered, invalid ones included: that is what makes a
+#: re-sent item get its first answer. `id` gives the arrival order the dedup worker follows.
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("submission_id", String(64), nullable=False, unique=True),
+    Column("office_code", String(8), nullable=False),
+    Column("nik", String(32), nullable=True),
+    # pending | approved | rejected | review | invalid
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32), nullable=True),
+    Column("errors", JSON, nullable=True),
+    Column("record", JSON, nullable=True),  # the record without its attachments
+    Column("template", LargeBinary, nullable=True),  # unit-normalised float32, 512 bytes
+    Column("approval_no", String(64), nullable=True, unique=True),
+    Column("authorisation", JSON, nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Index("ix_enrollments_status_id", "status", "id"),
+    Index("ix_enrollments_office_status", "office_code", "status"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "submission_id",
+        String(64),
+        ForeignKey("enrollments.submission_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    UniqueConstraint("submission_id", "name", name="uq_attachments_submission_name"),
+)
+
+#: One row per enrolled person; `nik` is unique, so the database itself refuses a second
+#: identity under one NIK even if the gallery logic were wrong.
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("nik", String(16), nullable=False, unique=True),
+    Column("template", LargeBinary, nullable=False),
+    Column("submission_id", String(64), nullable=False),
+    Column("office_code", String(8), nullable=False),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+)
+
+#: Append-only: the decisions feed offices page through; `seq` is the cursor.
+decision_log = Table(
+    "decision_log",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("office_code", String(8), nullable=False),
+    Column("submission_id", String(64), nullable=False),
+    Column("nik", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("authorisation", JSON, nullable=True),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Index("ix_decision_log_office_seq", "office_code", "seq"),
+)

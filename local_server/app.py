@@ -1,0 +1,51 @@
+"""The office node's FastAPI app: factory, lifespan (database, tables, sync worker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ektp_sync.config import LocalSettings
+from ektp_sync.node_tables import create_tables
+from ektp_sync.storage import create_engine
+from ektp_sync.sync.worker import SyncWorker
+from local_server.errors import install_error_handlers
+from local_server.routes import health_router, router
+from local_server.service import RecordService
+
+
+def create_app(settings: LocalSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        try:
+            await create_tables(engine)
+            worker = SyncWorker(engine, settings)
+            app.state.settings = settings
+            app.state.worker = worker
+            app.state.service = RecordService(engine, settings, worker)
+            await worker.start()
+            try:
+                yield
+            finally:
+                # stop the loops and hand back the leases of batches cut short
+                await worker.stop()
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="ektp-sync office node",
+        description="Records residents for e-KTP and syncs them with the centre.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    app.include_router(health_router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: settings come from the environment (see LocalSettings.from_env)."""
+    return create_app(LocalSettings.from_env())

@@ -1,0 +1,93 @@
+"""The local node's tables (records, outbox, sync_state), in one module for one schema.
+
+The sync engine and the local server both use them, so they live in the shared core: the
+dependency runs local_server → ektp_sync, never the reverse.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ektp_sync.domain.states import IN_FLIGHT
+from ektp_sync.storage import UTCDateTime
+
+metadata = MetaData()
+
+#: SQL predicate "state is in flight", for the partial unique index on NIK (SQLite and PostgreSQL)
+_IN_FLIGHT_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(IN_FLIGHT)))
+
+records = Table(
+    "records",
+    metadata,
+    # sortable string ids (time prefix + randomness) so cursor paging follows recording order
+    Column("id", String(32), primary_key=True),
+    Column("nik", String(16), nullable=False),
+    Column("state", String(20), nullable=False),
+    # fixed when recorded (and renewed only by an operator's retry): the centre's idempotency key
+    Column("submission_id", String(64), nullable=False, unique=True),
+    Column("payload", Text, nullable=False),  # the ResidentRecord as JSON, attachments included
+    Column("payload_bytes", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("decision_status", String(20)),
+    Column("decision_reason", String(40)),
+    Column("authorisation", Text),  # JSON of the signed authorisation, verified at print time
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Column("printed_at", UTCDateTime),
+    # race-free "one in-flight record per NIK": two concurrent POSTs cannot both pass
+    Index(
+        "uq_records_nik_in_flight",
+        "nik",
+        unique=True,
+        sqlite_where=text(_IN_FLIGHT_SQL),
+        postgresql_where=text(_IN_FLIGHT_SQL),
+    ),
+    Index("ix_records_state_id", "state", "id"),
+)
+
+#: One row per record that still has to reach the centre; deleted once the centre answered.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "record_id",
+        String(32),
+        ForeignKey("records.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("enqueued_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("payload_bytes", Integer, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Index("ix_outbox_due", "next_attempt_at", "enqueued_at"),
+)
+
+#: Small key-value store of the sync engine: decisions cursor, pinned public key of the centre.
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create missing tables (metadata.create_all until migrations arrive)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)

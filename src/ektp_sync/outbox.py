@@ -1,0 +1,277 @@
+"""The upload queue of the local node: every line of queue SQL lives here.
+
+enqueue → claim (with a lease) → ack (accepted) | fail (invalid) | retry_later | release.
+Each method of `Outbox` is one short transaction, so callers never hold a connection while they
+talk to the centre (SQLite has one pooled connection per process). Only one sync worker may run
+per local database: `release_all` at start assumes every lease left behind belongs to a dead
+process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ektp_sync.domain.states import RecordState, sources_of
+from ektp_sync.node_tables import outbox, records
+from ektp_sync.storage import utcnow
+
+S = RecordState
+
+#: per-item JSON overhead next to the record itself (ids, office code, timestamps)
+ITEM_OVERHEAD_BYTES = 256
+
+
+@dataclass(frozen=True)
+class ClaimedEntry:
+    record_id: str
+    submission_id: str
+    recorded_at: dt.datetime
+    attempts: int
+    payload: dict[str, Any]
+    payload_bytes: int
+
+    @property
+    def size(self) -> int:
+        return self.payload_bytes + ITEM_OVERHEAD_BYTES
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Why and when one entry goes back to the queue."""
+
+    record_id: str
+    error: str
+    next_attempt_at: dt.datetime
+
+
+async def enqueue(conn: AsyncConnection, record_id: str, payload_bytes: int) -> None:
+    """Queue a record for upload inside the caller's transaction (the one that stored it)."""
+    now = utcnow()
+    await conn.execute(
+        insert(outbox).values(
+            record_id=record_id,
+            enqueued_at=now,
+            next_attempt_at=now,
+            attempts=0,
+            payload_bytes=payload_bytes,
+        )
+    )
+
+
+def select_bounded(sizes: Sequence[int], max_bytes: int) -> int:
+    """How many entries (oldest first) fit into `max_bytes`; always at least one."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > max_bytes and count > 0:
+            return count
+    return len(sizes)
+
+
+class Outbox:
+    """Queue operations over an engine; one transaction per call."""
+
+    def __init__(self, engine: AsyncEngine, owner: str) -> None:
+        self._engine = engine
+        self.owner = owner  # lease owner: this worker
+
+    async def claim(
+        self, max_items: int, max_bytes: int, lease_seconds: float
+    ) -> list[ClaimedEntry]:
+        """Lease the oldest due entries (bounded by count and bytes); mark the records uploading."""
+        now = utcnow()
+        due = (
+            select(outbox.c.record_id, outbox.c.payload_bytes)
+            .where(
+                outbox.c.next_attempt_at <= now,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            )
+            .order_by(outbox.c.enqueued_at, outbox.c.record_id)
+            .limit(max_items)
+            # PostgreSQL: concurrent claimers skip each other's rows; SQLite ignores it and
+            # serialises writers with BEGIN IMMEDIATE instead, so one code path serves both
+            .with_for_update(skip_locked=True)
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(due)).all()
+            count = select_bounded([r.payload_bytes + ITEM_OVERHEAD_BYTES for r in rows], max_bytes)
+            ids = [r.record_id for r in rows[:count]]
+            if not ids:
+                return []
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.record_id.in_(ids))
+                .values(
+                    lease_until=now + dt.timedelta(seconds=lease_seconds), lease_owner=self.owner
+                )
+            )
+            await conn.execute(
+                update(records)
+                .where(records.c.id.in_(ids), records.c.state.in_(sources_of(S.UPLOADING)))
+                .values(state=S.UPLOADING.value, updated_at=now)
+            )
+            claimed = (
+                await conn.execute(
+                    select(
+                        records.c.id,
+                        records.c.submission_id,
+                        records.c.created_at,
+                        records.c.payload,
+                        outbox.c.attempts,
+                        outbox.c.payload_bytes,
+                    )
+                    .join(outbox, outbox.c.record_id == records.c.id)
+                    .where(records.c.id.in_(ids))
+                    .order_by(outbox.c.enqueued_at, outbox.c.record_id)
+                )
+            ).all()
+        return [
+            ClaimedEntry(
+                record_id=r.id,
+                submission_id=r.submission_id,
+                recorded_at=r.created_at,
+                attempts=r.attempts,
+                payload=json.loads(r.payload),
+                payload_bytes=r.payload_bytes,
+            )
+            for r in claimed
+        ]
+
+    async def ack(self, record_ids: Sequence[str]) -> None:
+        """The centre accepted these: forget the entries, await the decision."""
+        if not record_ids:
+            return
+        now = utcnow()
+        async with self._engine.begin() as conn:
+            # queue entry first, then record: the same lock order everywhere (no deadlocks)
+            await conn.execute(delete(outbox).where(outbox.c.record_id.in_(record_ids)))
+            await _count_attempt(conn, record_ids, now, error=None)
+            # only if still uploading: a decision may already have overtaken the acknowledgement
+            await conn.execute(
+                update(records)
+                .where(records.c.id.in_(record_ids), records.c.state == S.UPLOADING.value)
+                .values(state=S.AWAITING_DECISION.value, updated_at=now)
+            )
+
+    async def fail(self, failures: dict[str, str]) -> None:
+        """The centre refused these for good (invalid): an operator has to look at them."""
+        if not failures:
+            return
+        now = utcnow()
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(outbox).where(outbox.c.record_id.in_(list(failures))))
+            for record_id, error in failures.items():
+                await _count_attempt(conn, [record_id], now, error=error)
+                await conn.execute(
+                    update(records)
+                    .where(records.c.id == record_id, records.c.state == S.UPLOADING.value)
+                    .values(state=S.FAILED.value, last_error=error, updated_at=now)
+                )
+
+    async def retry_later(
+        self, record_ids: Sequence[str], error: str, delay_for: Callable[[int], float]
+    ) -> list[Retry]:
+        """Count a failed attempt; schedule the next one `delay_for(attempts)` seconds from now.
+
+        The delay is computed from the persisted attempt count, so a restarted node keeps
+        backing off where the previous process left off.
+        """
+        if not record_ids:
+            return []
+        now = utcnow()
+        retries: list[Retry] = []
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.record_id, outbox.c.attempts)
+                    .where(outbox.c.record_id.in_(record_ids))
+                    .with_for_update()
+                )
+            ).all()
+            for row in rows:
+                attempts = row.attempts + 1
+                when = now + dt.timedelta(seconds=delay_for(attempts))
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.record_id == row.record_id)
+                    .values(
+                        attempts=attempts,
+                        last_error=error,
+                        next_attempt_at=when,
+                        lease_until=None,
+                        lease_owner=None,
+                    )
+                )
+                retries.append(Retry(row.record_id, error, when))
+            ids = [r.record_id for r in rows]
+            await conn.execute(
+                update(records)
+                .where(records.c.id.in_(ids))
+                .values(attempts=records.c.attempts + 1, last_error=error, updated_at=now)
+            )
+            await _requeue_records(conn, ids, now)
+        return retries
+
+    async def release(self, record_ids: Sequence[str]) -> None:
+        """Give leased entries back untouched (shutdown): no attempt is counted."""
+        if not record_ids:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.record_id.in_(record_ids), outbox.c.lease_owner == self.owner)
+                .values(lease_until=None, lease_owner=None)
+            )
+            await _requeue_records(conn, record_ids, utcnow())
+
+    async def release_all(self) -> int:
+        """At start: leases left by a crashed process are void (one worker per database)."""
+        async with self._engine.begin() as conn:
+            leased = (
+                (
+                    await conn.execute(
+                        select(outbox.c.record_id).where(outbox.c.lease_until.is_not(None))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.lease_until.is_not(None))
+                .values(lease_until=None, lease_owner=None)
+            )
+            # records marked uploading without a live lease are just queued again
+            stale = select(outbox.c.record_id).scalar_subquery()
+            await conn.execute(
+                update(records)
+                .where(records.c.state == S.UPLOADING.value, records.c.id.in_(stale))
+                .values(state=S.QUEUED.value, updated_at=utcnow())
+            )
+        return len(leased)
+
+
+async def _count_attempt(
+    conn: AsyncConnection, record_ids: Sequence[str], now: dt.datetime, error: str | None
+) -> None:
+    values: dict[str, Any] = {"attempts": records.c.attempts + 1, "updated_at": now}
+    if error is not None:
+        values["last_error"] = error
+    await conn.execute(update(records).where(records.c.id.in_(record_ids)).values(**values))
+
+
+async def _requeue_records(
+    conn: AsyncConnection, record_ids: Sequence[str], now: dt.datetime
+) -> None:
+    await conn.execute(
+        update(records)
+        .where(and_(records.c.id.in_(record_ids), records.c.state == S.UPLOADING.value))
+        .values(state=S.QUEUED.value, updated_at=now)
+    )

@@ -1,0 +1,179 @@
+"""The local node's HTTP client for the centre, with a small hierarchy of readable errors.
+
+Every failure becomes a `CentralError` whose message is a sentence an operator can act on
+("connection refused by centre", "centre answered 503"); the pusher decides what to do with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import gzip
+import json
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from ektp_sync.config import LocalSettings
+from ektp_sync.wire import DecisionsPage, IntakeResponse, PublicKey
+
+M = TypeVar("M", IntakeResponse, DecisionsPage, PublicKey)
+
+
+class CentralError(Exception):
+    """The exchange with the centre did not succeed; retry later (unless a subclass says so)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class CentralUnreachable(CentralError):
+    """No HTTP answer at all: refused, reset, timed out, name not resolved."""
+
+
+class CentralHTTPError(CentralError):
+    """The centre answered with an unexpected status."""
+
+    def __init__(self, message: str, status_code: int, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.status_code = status_code
+
+
+class CentralBusy(CentralHTTPError):
+    """503 or 429: the centre sheds load and usually says when to come back (Retry-After)."""
+
+
+class CentralAuthError(CentralHTTPError):
+    """401/403: the office's API key is wrong; retried, but an operator must fix it."""
+
+
+class BatchTooLarge(CentralHTTPError):
+    """413: split the batch; a single item refused this way is refused for good."""
+
+
+class CentralProtocolError(CentralError):
+    """The centre answered 2xx with a body that does not follow the contract."""
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # the OS error sits a few links down httpx's and httpcore's chain
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection to centre timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "centre did not answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in text or _caused_by(exc, ConnectionRefusedError):
+            return "connection refused by centre"
+        if "name" in text or "resolve" in text:
+            return "centre's host name could not be resolved"
+        return f"could not connect to centre ({exc or type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection to centre dropped mid-answer"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return "connection to centre broke off"
+    return f"network error talking to centre ({type(exc).__name__})"
+
+
+def _error_for(response: httpx.Response) -> CentralHTTPError:
+    status = response.status_code
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status in (429, 503):
+        wait = f", asks to retry after {retry_after:g}s" if retry_after is not None else ""
+        return CentralBusy(f"centre answered {status} (busy){wait}", status, retry_after)
+    if status in (401, 403):
+        return CentralAuthError(
+            f"centre answered {status}: the office API key is wrong or not allowed", status
+        )
+    if status == 413:
+        return BatchTooLarge("centre answered 413: batch too large", status)
+    return CentralHTTPError(f"centre answered {status}", status, retry_after)
+
+
+class CentralClient:
+    """One keep-alive connection pool to the centre, shared by pusher and puller."""
+
+    def __init__(self, settings: LocalSettings, transport: httpx.AsyncBaseTransport | None = None):
+        self._gzip_min = settings.gzip_min_bytes
+        self.base_url = settings.central_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/api/v1",
+            headers={"Authorization": f"Bearer {settings.api_key}"},
+            timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(max_connections=settings.max_in_flight + 2),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise CentralUnreachable(_describe_transport_error(exc)) from exc
+        if response.status_code >= 300:
+            raise _error_for(response)
+        return response
+
+    async def submit(self, items: Sequence[dict[str, Any]]) -> IntakeResponse:
+        """POST /enrollments; the body is gzipped when it is big enough to be worth it."""
+        body = json.dumps({"items": list(items)}, separators=(",", ":")).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if len(body) > self._gzip_min:
+            body = gzip.compress(body, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        response = await self._request("POST", "/enrollments", content=body, headers=headers)
+        return _parse(IntakeResponse, response)
+
+    async def decisions(self, after: str | None, limit: int) -> DecisionsPage:
+        params: dict[str, str | int] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        response = await self._request("GET", "/decisions", params=params)
+        return _parse(DecisionsPage, response)
+
+    async def public_key(self) -> str:
+        response = await self._request("GET", "/keys")
+        return _parse(PublicKey, response).public_key
+
+
+def _parse(model: type[M], response: httpx.Response) -> M:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise CentralProtocolError(
+            f"centre's answer to {response.request.url.path} does not follow the contract: "
+            f"{exc.errors()[0]['msg']}"
+        ) from exc

@@ -1,0 +1,102 @@
+"""The decisions feed (paging by cursor) and the signature of the print authorisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import numpy as np
+
+from ektp_sync.signing import load_public_key, verify
+from ektp_sync.wire import Authorisation
+
+from . import factories as f
+from .conftest import Centre
+from .polling import eventually
+
+
+async def all_decisions(client: httpx.AsyncClient, want: int) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
+        page = (await client.get("/decisions", params={"limit": 1000})).json()
+        return page["decisions"] if len(page["decisions"]) >= want else None
+
+    return await eventually(probe)
+
+
+async def test_feed_pages_in_order_with_cursor(centre: Centre) -> None:
+    rng = np.random.default_rng(11)
+    items = [f.item(f.record(f.unit(rng))) for _ in range(7)]
+    async with centre.office() as office, centre.office("6101") as other:
+        assert (await office.post("/enrollments", json=f.batch(*items))).status_code == 200
+        everything = await all_decisions(office, 7)
+        assert [d["submission_id"] for d in everything] == [i["submission_id"] for i in items]
+
+        seen, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 3}
+            if cursor is not None:
+                params["after"] = cursor
+            page = (await office.get("/decisions", params=params)).json()
+            if not page["decisions"]:
+                assert page["next"] == cursor
+                break
+            seen += page["decisions"]
+            cursor = page["next"]
+        assert seen == everything
+        # the other office sees none of them
+        page = (await other.get("/decisions")).json()
+        assert page == {"decisions": [], "next": ""}
+
+
+async def test_bad_cursor_and_limit_are_422(centre: Centre) -> None:
+    async with centre.office() as office:
+        bad = await office.get("/decisions", params={"after": "!!not-a-cursor"})
+        assert bad.status_code == 422 and bad.json()["rule"] == "cursor"
+        assert (await office.get("/decisions", params={"after": "aGVsbG8"})).status_code == 422
+        assert (await office.get("/decisions", params={"limit": 1001})).status_code == 422
+        assert (await office.get("/decisions", params={"limit": 0})).status_code == 422
+
+
+async def test_authorisation_verifies_and_tampering_is_detected(centre: Centre) -> None:
+    item = f.item(f.record(f.unit(np.random.default_rng(12))))
+    async with centre.office() as office, centre.client(None) as anon:
+        await office.post("/enrollments", json=f.batch(item))
+        (decision,) = await all_decisions(office, 1)
+        key = load_public_key((await anon.get("/keys")).json()["public_key"])
+    assert decision["status"] == "approved" and decision["reason"] == "new_identity"
+    authorisation = Authorisation(**decision["authorisation"])
+    assert authorisation.nik == item["record"]["nik"]
+    assert authorisation.submission_id == item["submission_id"]
+    assert verify(authorisation, key)
+    other_nik = f.nik()
+    assert not verify(authorisation.model_copy(update={"nik": other_nik}), key)
+    assert not verify(authorisation.model_copy(update={"approval_no": "KTP-FORGED"}), key)
+
+
+async def test_review_then_adjudication_appears_twice(centre: Centre) -> None:
+    rng = np.random.default_rng(13)
+    t = f.unit(rng)
+    first = f.item(f.record(t))
+    lookalike = f.item(f.record(f.near(t, 0.78, rng)))
+    async with centre.office() as office, centre.admin() as admin:
+        await office.post("/enrollments", json=f.batch(first))
+        await all_decisions(office, 1)
+        await office.post("/enrollments", json=f.batch(lookalike))
+        decisions = await all_decisions(office, 2)
+        assert decisions[1]["status"] == "review"
+        assert "authorisation" not in decisions[1] or decisions[1]["authorisation"] is None
+        sid = lookalike["submission_id"]
+        response = await admin.post(f"/reviews/{sid}", json={"decision": "approve"})
+        assert response.status_code == 200
+        assert response.json()["reason"] == "adjudicated"
+        again = await admin.post(f"/reviews/{sid}", json={"decision": "reject"})
+        assert again.status_code == 409
+        assert (await admin.post("/reviews/nope", json={"decision": "approve"})).status_code == 404
+        bad = await admin.post(f"/reviews/{sid}", json={"decision": "maybe"})
+        assert bad.status_code == 422
+        decisions = await all_decisions(office, 3)
+    assert [(d["submission_id"], d["status"], d["reason"]) for d in decisions[1:]] == [
+        (sid, "review", "possible_duplicate"),
+        (sid, "approved", "adjudicated"),
+    ]
+    assert decisions[2]["authorisation"]["submission_id"] == sid

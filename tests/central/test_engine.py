@@ -1,0 +1,207 @@
+"""Every row of the decision table, and adjudication, through the real dedup engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from central_server.db import create_schema
+from central_server.dedup.engine import DedupEngine
+from central_server.errors import Conflict, NotFound
+from central_server.intake import intake
+from central_server.queries import enrollment_view
+from central_server.state import CentralState
+from central_server.tables import decision_log, identities
+from ektp_sync.config import CentralSettings
+from ektp_sync.signing import Signer, load_public_key, verify
+from ektp_sync.storage import create_engine
+from ektp_sync.wire import EnrollmentView
+
+from . import factories as f
+
+OFFICE = "6172"
+
+
+class Desk:
+    """One decider over one database, driven step by step (no background worker)."""
+
+    def __init__(self, settings: CentralSettings) -> None:
+        assert settings.signing_key_path is not None
+        self.state = CentralState(
+            settings=settings,
+            engine=create_engine(settings.database_url),
+            signer=Signer.load_or_create(settings.signing_key_path),
+        )
+        self.dedup = DedupEngine(self.state)
+
+    async def submit(self, *records: dict[str, Any], office: str = OFFICE) -> list[str]:
+        items = [f.item(rec, office) for rec in records]
+        answer = await intake(self.state, office, items)
+        assert [r.status for r in answer.results] == ["accepted"] * len(items), answer
+        return [item["submission_id"] for item in items]
+
+    async def decide(self, *records: dict[str, Any]) -> list[EnrollmentView]:
+        ids = await self.submit(*records)
+        await self.dedup.decide_pending(100)
+        return [await enrollment_view(self.state, sid) for sid in ids]
+
+    async def count(self, table: Any) -> int:
+        async with self.state.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+@pytest.fixture
+async def desk(settings: CentralSettings) -> AsyncIterator[Desk]:
+    d = Desk(settings)
+    await create_schema(d.state.engine)
+    await d.dedup.load_gallery()
+    yield d
+    await d.state.engine.dispose()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(42)
+
+
+def verified(view: EnrollmentView, desk: Desk) -> bool:
+    assert view.authorisation is not None
+    key = load_public_key(desk.state.signer.public_key_b64)
+    return bool(verify(view.authorisation, key))
+
+
+async def test_new_identity(desk: Desk, rng: np.random.Generator) -> None:
+    (view,) = await desk.decide(f.record(f.unit(rng)))
+    assert (view.status, view.reason) == ("approved", "new_identity")
+    assert verified(view, desk)
+    assert await desk.count(identities) == 1
+
+
+async def test_reissue_same_nik_same_person(desk: Desk, rng: np.random.Generator) -> None:
+    t, nik = f.unit(rng), f.nik()
+    await desk.decide(f.record(t, nik))
+    (view,) = await desk.decide(f.record(f.near(t, 0.95, rng), nik))
+    assert (view.status, view.reason) == ("approved", "reissue")
+    assert verified(view, desk)
+    assert await desk.count(identities) == 1
+
+
+async def test_nik_conflict_same_nik_other_person(desk: Desk, rng: np.random.Generator) -> None:
+    nik = f.nik()
+    await desk.decide(f.record(f.unit(rng), nik))
+    (view,) = await desk.decide(f.record(f.unit(rng), nik))
+    assert (view.status, view.reason) == ("rejected", "nik_conflict")
+    assert view.authorisation is None
+
+
+async def test_duplicate_identity_other_nik_same_person(
+    desk: Desk, rng: np.random.Generator
+) -> None:
+    t = f.unit(rng)
+    await desk.decide(f.record(t))
+    (view,) = await desk.decide(f.record(f.near(t, 0.93, rng)))
+    assert (view.status, view.reason) == ("rejected", "duplicate_identity")
+    assert await desk.count(identities) == 1
+
+
+@pytest.mark.parametrize("same_nik", [False, True])
+async def test_possible_duplicate_goes_to_review(
+    desk: Desk, rng: np.random.Generator, same_nik: bool
+) -> None:
+    t, nik = f.unit(rng), f.nik()
+    await desk.decide(f.record(t, nik))
+    (view,) = await desk.decide(f.record(f.near(t, 0.78, rng), nik if same_nik else None))
+    assert (view.status, view.reason) == ("review", "possible_duplicate")
+    assert view.authorisation is None
+
+
+async def test_same_person_twice_in_one_batch(desk: Desk, rng: np.random.Generator) -> None:
+    t = f.unit(rng)
+    first, second = await desk.decide(f.record(t), f.record(f.near(t, 0.99, rng)))
+    assert first.reason == "new_identity"
+    assert (second.status, second.reason) == ("rejected", "duplicate_identity")
+
+
+async def test_adjudication_approve_enrols_and_authorises(
+    desk: Desk, rng: np.random.Generator
+) -> None:
+    t = f.unit(rng)
+    await desk.decide(f.record(t))
+    (review,) = await desk.decide(f.record(f.near(t, 0.75, rng)))
+    await desk.dedup.adjudicate(review.submission_id, approve=True)
+    view = await enrollment_view(desk.state, review.submission_id)
+    assert (view.status, view.reason) == ("approved", "adjudicated")
+    assert verified(view, desk)
+    assert await desk.count(identities) == 2
+    async with desk.state.engine.connect() as conn:
+        entries = (
+            await conn.execute(
+                select(decision_log.c.status, decision_log.c.reason)
+                .where(decision_log.c.submission_id == review.submission_id)
+                .order_by(decision_log.c.seq)
+            )
+        ).all()
+    assert [tuple(e) for e in entries] == [
+        ("review", "possible_duplicate"),
+        ("approved", "adjudicated"),
+    ]
+
+
+async def test_adjudication_of_enrolled_nik_adds_no_identity(
+    desk: Desk, rng: np.random.Generator
+) -> None:
+    t, nik = f.unit(rng), f.nik()
+    await desk.decide(f.record(t, nik))
+    (review,) = await desk.decide(f.record(f.near(t, 0.8, rng), nik))
+    await desk.dedup.adjudicate(review.submission_id, approve=True)
+    view = await enrollment_view(desk.state, review.submission_id)
+    assert (view.status, view.reason) == ("approved", "adjudicated")
+    assert await desk.count(identities) == 1
+
+
+async def test_adjudication_reject(desk: Desk, rng: np.random.Generator) -> None:
+    t = f.unit(rng)
+    await desk.decide(f.record(t))
+    (review,) = await desk.decide(f.record(f.near(t, 0.72, rng)))
+    await desk.dedup.adjudicate(review.submission_id, approve=False)
+    view = await enrollment_view(desk.state, review.submission_id)
+    assert (view.status, view.reason) == ("rejected", "duplicate_identity")
+    assert view.authorisation is None
+    with pytest.raises(Conflict):
+        await desk.dedup.adjudicate(review.submission_id, approve=True)
+    with pytest.raises(NotFound):
+        await desk.dedup.adjudicate("no-such-submission", approve=True)
+
+
+async def test_gallery_is_rebuilt_at_start(
+    desk: Desk, settings: CentralSettings, rng: np.random.Generator
+) -> None:
+    t = f.unit(rng)
+    await desk.decide(f.record(t))
+    restarted = Desk(settings)
+    try:
+        assert await restarted.dedup.load_gallery() == 1
+        (view,) = await restarted.decide(f.record(f.near(t, 0.95, rng)))
+        assert view.reason == "duplicate_identity"
+    finally:
+        await restarted.state.engine.dispose()
+
+
+async def test_second_decider_catches_up_before_deciding(
+    desk: Desk, settings: CentralSettings, rng: np.random.Generator
+) -> None:
+    """Two processes on one database: the other's enrolments are seen inside the lock."""
+    other = Desk(settings)
+    try:
+        await other.dedup.load_gallery()  # empty: loaded before anything was enrolled
+        t = f.unit(rng)
+        await desk.decide(f.record(t))
+        (view,) = await other.decide(f.record(f.near(t, 0.95, rng)))
+        assert view.reason == "duplicate_identity"
+        assert len(other.state.gallery) == 1
+    finally:
+        await other.state.engine.dispose()

@@ -1,0 +1,1 @@
+"""Tests of the office node and its sync engine."""

@@ -1,0 +1,55 @@
+"""Fixtures of the local node's tests: settings, residents, an app with its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from ektp_sync.config import LocalSettings
+from local_server.app import create_app
+
+from .fake_centre import API_KEY
+
+
+@pytest.fixture
+def settings_for(db_url: str) -> Callable[..., LocalSettings]:
+    """Settings with quick retries, pointing at `central_url`."""
+
+    def make(central_url: str = "http://127.0.0.1:9", **overrides: Any) -> LocalSettings:
+        values: dict[str, Any] = {
+            "db_url": db_url,
+            "central_url": central_url,
+            "api_key": API_KEY,
+            "backoff_base": 0.05,
+            "backoff_cap": 0.3,
+            "idle_poll_seconds": 0.1,
+            "decisions_poll_seconds": 0.1,
+            "connect_timeout": 2.0,
+            "request_timeout": 5.0,
+            "lease_seconds": 30.0,
+            **overrides,
+        }
+        return LocalSettings(**values)
+
+    return make
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node/api/v1") as client:
+            yield client
+
+
+@pytest.fixture
+async def node(settings_for: Callable[..., LocalSettings]) -> AsyncIterator[httpx.AsyncClient]:
+    """An office node whose centre is unreachable (nothing listens on port 9)."""
+    async with running(create_app(settings_for())) as client:
+        yield client

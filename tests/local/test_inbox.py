@@ -1,0 +1,93 @@
+"""Applying the centre's decisions: in order, idempotent, overtaking uploads, cursor kept."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ektp_sync.inbox import CURSOR_KEY, Inbox
+from ektp_sync.node_tables import create_tables, outbox, records
+from ektp_sync.outbox import enqueue
+from ektp_sync.storage import create_engine, utcnow
+from ektp_sync.wire import Decision
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    await create_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def add(engine: AsyncEngine, record_id: str, state: str, queued: bool) -> None:
+    now = utcnow()
+    async with engine.begin() as conn:
+        await conn.execute(
+            records.insert().values(
+                id=record_id,
+                nik="6172010605900001" if record_id == "a" else "6172010605900002",
+                state=state,
+                submission_id=f"sub-{record_id}",
+                payload="{}",
+                payload_bytes=2,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if queued:
+            await enqueue(conn, record_id, 2)
+
+
+def decision(sid: str, status: str, reason: str) -> Decision:
+    return Decision.model_validate(
+        {"submission_id": sid, "nik": "6172010605900001", "status": status, "reason": reason}
+    )
+
+
+async def state_of(engine: AsyncEngine, record_id: str) -> tuple[str, str | None]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(records.c.state, records.c.decision_reason).where(records.c.id == record_id)
+            )
+        ).one()
+    return row.state, row.decision_reason
+
+
+async def test_decisions_apply_in_order_and_move_the_cursor(engine: AsyncEngine) -> None:
+    await add(engine, "a", "awaiting_decision", queued=False)
+    inbox = Inbox(engine)
+    page = [
+        decision("sub-a", "review", "possible_duplicate"),
+        decision("sub-unknown", "approved", "new_identity"),  # logged and skipped
+        decision("sub-a", "rejected", "duplicate_identity"),
+    ]
+    assert await inbox.apply(page, "c3") == 2
+    assert await state_of(engine, "a") == ("rejected", "duplicate_identity")
+    assert await inbox.get(CURSOR_KEY) == "c3"
+    # a repeated page changes nothing (a final state is final)
+    assert await inbox.apply(page[:1], "c4") == 0
+    assert await state_of(engine, "a") == ("rejected", "duplicate_identity")
+    assert await inbox.get(CURSOR_KEY) == "c4"
+
+
+async def test_a_decision_overtaking_the_upload_removes_the_queue_entry(
+    engine: AsyncEngine,
+) -> None:
+    await add(engine, "b", "queued", queued=True)
+    inbox = Inbox(engine)
+    assert await inbox.apply([decision("sub-b", "approved", "reissue")], "1") == 1
+    assert await state_of(engine, "b") == ("approved", "reissue")
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(outbox))).all() == []
+
+
+async def test_the_first_pinned_key_stays(engine: AsyncEngine) -> None:
+    inbox = Inbox(engine)
+    assert await inbox.pin_public_key("first") == "first"
+    assert await inbox.pin_public_key("second") == "first"

@@ -1,0 +1,181 @@
+"""The upload queue on SQLite and PostgreSQL: claim, leases, byte bounds, backoff, release."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ektp_sync.node_tables import create_tables, outbox, records
+from ektp_sync.outbox import ITEM_OVERHEAD_BYTES, Outbox, enqueue, select_bounded
+from ektp_sync.storage import create_engine, utcnow
+
+LEASE = 60.0
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    await create_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def add(engine: AsyncEngine, n: int, size: int = 100) -> list[str]:
+    """Record `n` residents (payloads of `size` bytes), one transaction each, oldest first."""
+    ids = []
+    for i in range(n):
+        record_id = f"r{i:05d}"
+        now = utcnow() + dt.timedelta(microseconds=i)
+        async with engine.begin() as conn:
+            await conn.execute(
+                records.insert().values(
+                    id=record_id,
+                    nik=f"617201060590{i:04d}",
+                    state="queued",
+                    submission_id=f"6172-{record_id}",
+                    payload='{"x": 1}',
+                    payload_bytes=size,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await enqueue(conn, record_id, size)
+        ids.append(record_id)
+    return ids
+
+
+async def states(engine: AsyncEngine) -> dict[str, str]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(records.c.id, records.c.state))).all()
+    return {r.id: r.state for r in rows}
+
+
+async def test_claim_takes_oldest_first_and_marks_uploading(engine: AsyncEngine) -> None:
+    ids = await add(engine, 5)
+    queue = Outbox(engine, owner="w1")
+    batch = await queue.claim(3, 10_000, LEASE)
+    assert [e.record_id for e in batch] == ids[:3]
+    assert batch[0].payload == {"x": 1}
+    assert batch[0].submission_id == "6172-r00000"
+    now = await states(engine)
+    assert [now[i] for i in ids] == ["uploading"] * 3 + ["queued"] * 2
+    # leased entries are not handed out twice
+    second = await queue.claim(10, 10_000, LEASE)
+    assert [e.record_id for e in second] == ids[3:]
+    assert await queue.claim(10, 10_000, LEASE) == []
+
+
+async def test_batches_are_bounded_by_bytes(engine: AsyncEngine) -> None:
+    await add(engine, 6, size=1000)
+    queue = Outbox(engine, owner="w1")
+    per_item = 1000 + ITEM_OVERHEAD_BYTES
+    batch = await queue.claim(100, 2 * per_item + 10, LEASE)
+    assert len(batch) == 2
+    # one item bigger than the bound still goes alone rather than never
+    assert len(await queue.claim(100, 10, LEASE)) == 1
+
+
+def test_select_bounded() -> None:
+    assert select_bounded([], 10) == 0
+    assert select_bounded([50], 10) == 1
+    assert select_bounded([4, 4, 4], 10) == 2
+    assert select_bounded([4, 4], 10) == 2
+
+
+async def test_an_expired_lease_gives_the_entry_back(engine: AsyncEngine) -> None:
+    [record_id] = await add(engine, 1)
+    queue = Outbox(engine, owner="w1")
+    assert len(await queue.claim(10, 10_000, 0.05)) == 1
+    assert await queue.claim(10, 10_000, LEASE) == []
+    # push the lease into the past instead of sleeping through it
+    async with engine.begin() as conn:
+        await conn.execute(update(outbox).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+    again = await queue.claim(10, 10_000, LEASE)
+    assert [e.record_id for e in again] == [record_id]
+
+
+async def test_retry_later_persists_attempts_error_and_backoff(engine: AsyncEngine) -> None:
+    [record_id] = await add(engine, 1)
+    queue = Outbox(engine, owner="w1")
+    await queue.claim(10, 10_000, LEASE)
+    seen: list[int] = []
+
+    def delay(attempts: int) -> float:
+        seen.append(attempts)
+        return 120.0
+
+    before = utcnow()
+    [retry] = await queue.retry_later([record_id], "centre answered 503", delay)
+    assert seen == [1]
+    assert retry.next_attempt_at >= before + dt.timedelta(seconds=120)
+    async with engine.connect() as conn:
+        entry = (await conn.execute(select(outbox))).one()
+        record = (await conn.execute(select(records))).one()
+    assert entry.attempts == 1
+    assert entry.last_error == "centre answered 503"
+    assert entry.lease_until is None
+    assert entry.next_attempt_at >= before + dt.timedelta(seconds=120)
+    assert (record.state, record.attempts, record.last_error) == (
+        "queued",
+        1,
+        "centre answered 503",
+    )
+    # not due yet: nothing to claim
+    assert await queue.claim(10, 10_000, LEASE) == []
+    # a second failure backs off from the persisted count, also in a new Outbox (restart)
+    async with engine.begin() as conn:
+        await conn.execute(update(outbox).values(next_attempt_at=utcnow()))
+    restarted = Outbox(engine, owner="w2")
+    await restarted.claim(10, 10_000, LEASE)
+    await restarted.retry_later([record_id], "connection refused by centre", delay)
+    assert seen == [1, 2]
+
+
+async def test_ack_and_fail_settle_records(engine: AsyncEngine) -> None:
+    ok, bad = await add(engine, 2)
+    queue = Outbox(engine, owner="w1")
+    await queue.claim(10, 10_000, LEASE)
+    await queue.ack([ok])
+    await queue.fail({bad: "centre refused the record: NIK rule"})
+    assert await states(engine) == {ok: "awaiting_decision", bad: "failed"}
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(outbox))).all() == []
+        error = (
+            await conn.execute(select(records.c.last_error).where(records.c.id == bad))
+        ).scalar_one()
+    assert error == "centre refused the record: NIK rule"
+
+
+async def test_release_all_on_start_frees_leases_of_a_crashed_worker(engine: AsyncEngine) -> None:
+    ids = await add(engine, 3)
+    crashed = Outbox(engine, owner="dead")
+    assert len(await crashed.claim(10, 10_000, LEASE)) == 3
+    fresh = Outbox(engine, owner="alive")
+    assert await fresh.release_all() == 3
+    assert set((await states(engine)).values()) == {"queued"}
+    assert [e.record_id for e in await fresh.claim(10, 10_000, LEASE)] == ids
+
+
+async def test_release_gives_back_only_own_leases_without_counting(engine: AsyncEngine) -> None:
+    [record_id] = await add(engine, 1)
+    queue = Outbox(engine, owner="w1")
+    await queue.claim(10, 10_000, LEASE)
+    await Outbox(engine, owner="other").release([record_id])
+    assert await queue.claim(10, 10_000, LEASE) == []
+    await queue.release([record_id])
+    [again] = await queue.claim(10, 10_000, LEASE)
+    assert again.attempts == 0
+
+
+async def test_concurrent_claims_never_hand_out_an_entry_twice(engine: AsyncEngine) -> None:
+    await add(engine, 20)
+    workers = [Outbox(engine, owner=f"w{i}") for i in range(4)]
+    batches = await asyncio.gather(*(w.claim(3, 10_000, LEASE) for w in workers for _ in range(3)))
+    claimed = [e.record_id for b in batches for e in b]
+    assert len(claimed) == len(set(claimed))
