@@ -20,9 +20,7 @@ ADMIN_KEY = "key-admin"
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> CentralSettings:
-    return CentralSettings(
-        data_dir=tmp_path, db_url=db_url, offices=OFFICES, admin_key=ADMIN_KEY
-    )
+    return CentralSettings(data_dir=tmp_path, db_url=db_url, offices=OFFICES, admin_key=ADMIN_KEY)
 
 
 @dataclass

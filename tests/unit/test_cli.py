@@ -22,7 +22,8 @@ def test_central_rejects_malformed_office_and_sqlite_workers(tmp_path) -> None:
     result = runner.invoke(app, ["central", "serve", "--office", "61=abc"])
     assert result.exit_code == 2 and "CODE=KEY" in result.output
     result = runner.invoke(
-        app, ["central", "serve", "--office", "6172=k", "--workers", "2", "--data-dir", str(tmp_path)]
+        app,
+        ["central", "serve", "--office", "6172=k", "--workers", "2", "--data-dir", str(tmp_path)],
     )
     assert result.exit_code == 2 and "PostgreSQL" in result.output
 
