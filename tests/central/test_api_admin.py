@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ektp_sync.testing import eventually
+
 from . import factories as f
 from .conftest import Centre
-from .polling import eventually
 
 
 async def test_stats_per_status_reason_and_office(centre: Centre) -> None:

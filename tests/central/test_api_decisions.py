@@ -8,11 +8,11 @@ import httpx
 import numpy as np
 
 from ektp_sync.signing import load_public_key, verify
+from ektp_sync.testing import eventually
 from ektp_sync.wire import Authorisation
 
 from . import factories as f
 from .conftest import Centre
-from .polling import eventually
 
 
 async def all_decisions(client: httpx.AsyncClient, want: int) -> list[dict[str, Any]]:

@@ -11,10 +11,10 @@ import pytest
 
 from central_server.body import BodyLimits
 from ektp_sync.config import CentralSettings
+from ektp_sync.testing import eventually
 
 from . import factories as f
 from .conftest import Centre, running
-from .polling import eventually
 
 
 @pytest.fixture

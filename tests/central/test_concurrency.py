@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from ektp_sync.config import CentralSettings
+from ektp_sync.testing import eventually
 
 from . import factories as f
 from .conftest import Centre, running
-from .polling import eventually
 
 
 async def final_view(client: httpx.AsyncClient, sid: str) -> dict[str, Any]:

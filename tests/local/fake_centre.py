@@ -21,9 +21,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from ektp_sync.signing import Signer
+from ektp_sync.testing import eventually
 from ektp_sync.wire import Decision, ResidentRecord
-
-from .polling import eventually
 
 API_KEY = "office-key"
 

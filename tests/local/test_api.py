@@ -7,8 +7,8 @@ import asyncio
 import httpx
 
 from ektp_sync.domain.biometrics import MAX_ATTACHMENT_BYTES
+from ektp_sync.testing import eventually
 
-from .polling import eventually
 from .residents import resident, with_attachment
 
 

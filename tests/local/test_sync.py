@@ -16,11 +16,11 @@ from ektp_sync.config import LocalSettings
 from ektp_sync.node_tables import outbox, records
 from ektp_sync.signing import Signer
 from ektp_sync.storage import create_engine
+from ektp_sync.testing import eventually
 from local_server.app import create_app
 
 from .conftest import running
 from .fake_centre import Busy, FakeCentre, free_port, serve
-from .polling import eventually
 from .residents import resident
 
 Settings = Callable[..., LocalSettings]
