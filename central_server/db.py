@@ -8,12 +8,11 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from central_server.tables import metadata
+from central_server.tables import SCHEMA
+from ektp_sync.migrations import Upgrade, upgrade
 
 #: pg_advisory_xact_lock key serialising every decision across processes ("ektp" in ASCII)
 DEDUP_LOCK_KEY = 0x656B7470
-#: a different key for schema creation, so several processes starting at once don't race
-SCHEMA_LOCK_KEY = DEDUP_LOCK_KEY + 1
 
 
 def is_postgres(conn: AsyncConnection) -> bool:
@@ -32,8 +31,9 @@ async def advisory_xact_lock(conn: AsyncConnection, key: int) -> None:
         await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables (until Alembic takes over); safe with several processes at once."""
-    async with engine.begin() as conn:
-        await advisory_xact_lock(conn, SCHEMA_LOCK_KEY)
-        await conn.run_sync(metadata.create_all)
+async def create_schema(engine: AsyncEngine) -> Upgrade:
+    """Migrate the centre's database to head (creating it when empty); see ektp_sync.migrations.
+
+    Safe with several processes starting at once: they take turns on an advisory lock.
+    """
+    return await upgrade(engine, SCHEMA)

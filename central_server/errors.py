@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 
-class CentralError(Exception):
+from ektp_sync.http_errors import HttpError
+
+
+class CentralError(HttpError):
     """Base of every error the centre answers on purpose; `rule` is a stable key for clients."""
 
     status_code = 500
-    default_rule: str | None = None
-
-    def __init__(self, detail: str, rule: str | None = None) -> None:
-        self.detail = detail
-        self.rule = rule if rule is not None else self.default_rule
-        super().__init__(detail)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {}
 
 
 class Unauthorised(CentralError):
@@ -24,7 +18,7 @@ class Unauthorised(CentralError):
     default_rule = "auth"
 
     @property
-    def headers(self) -> dict[str, str]:
+    def headers(self) -> Mapping[str, str]:
         return {"WWW-Authenticate": "Bearer"}
 
 
@@ -64,7 +58,7 @@ class Unavailable(CentralError):
         super().__init__(detail, rule)
 
     @property
-    def headers(self) -> dict[str, str]:
+    def headers(self) -> Mapping[str, str]:
         return {"Retry-After": str(self.retry_after)}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from central_server.auth import Office, State
@@ -13,6 +12,7 @@ from central_server.body import read_json
 from central_server.feed import DEFAULT_LIMIT, MAX_LIMIT, decisions_after
 from central_server.intake import intake, shed_load
 from central_server.queries import enrollment_view
+from ektp_sync.body_limits import body_validation_error
 from ektp_sync.wire import (
     DecisionsPage,
     EnrollmentBatch,
@@ -40,9 +40,7 @@ async def post_enrollments(request: Request, office: Office, state: State) -> In
     try:
         batch = EnrollmentBatch.model_validate(payload)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
-        ) from None
+        raise body_validation_error(exc) from None
     return await intake(state, office, batch.items)
 
 

@@ -1,4 +1,8 @@
-"""Every table of the centre, in one place, so Alembic migrations can be generated from here."""
+"""Every table of the centre, in one place, and their migration history (`SCHEMA`).
+
+A change here needs a revision in `central_server/migrations/`; tests/migrations fails until the
+migrated schema equals these tables again.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ektp_sync.migrations import Schema
 from ektp_sync.storage import UTCDateTime
 
 metadata = MetaData()
+
+#: PostgreSQL advisory lock key serialising schema upgrades of several centre processes
+#: ("ektq": next to the de-duplication lock, "ektp", in central_server.db)
+SCHEMA_LOCK_KEY = 0x656B7471
 
 # BigInteger ids on PostgreSQL, but INTEGER PRIMARY KEY on SQLite (its only autoincrement form)
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -88,4 +97,13 @@ decision_log = Table(
     Column("authorisation", JSON, nullable=True),
     Column("decided_at", UTCDateTime, nullable=False),
     Index("ix_decision_log_office_seq", "office_code", "seq"),
+)
+
+SCHEMA = Schema(
+    name="central",
+    metadata=metadata,
+    versions="central_server:migrations",
+    version_table="alembic_version_central",
+    lock_key=SCHEMA_LOCK_KEY,
+    baseline="0001",
 )

@@ -1,14 +1,13 @@
-"""HTTP routes of the office node (prefix /api/v1), exactly as the contract fixes them."""
+"""HTTP routes of the office node (prefix /api/v1): the contract's and PUT /records/{id}."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from ektp_sync.body_limits import body_validation_error, parse_json, read_limited
 from ektp_sync.domain.states import RecordState
 from ektp_sync.wire import (
     ErrorBody,
@@ -19,7 +18,6 @@ from ektp_sync.wire import (
     RecordView,
     ResidentRecord,
 )
-from local_server.errors import PayloadTooLarge
 from local_server.service import RecordService
 
 #: a record is at most 2 MiB of attachments (decoded), i.e. ~2.7 MiB as base64, plus text
@@ -27,6 +25,16 @@ MAX_RECORD_BODY_BYTES = 4 * 1024 * 1024
 
 router = APIRouter(prefix="/api/v1")
 health_router = APIRouter()
+
+#: a correction: any top-level fields of a record, checked once merged with the stored ones
+_CHANGES = TypeAdapter(dict[str, Any])
+
+
+def _correction_schema() -> dict[str, Any]:
+    schema = ResidentRecord.model_json_schema()
+    schema.pop("required", None)  # every field may be left out: it keeps its stored value
+    return schema
+
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
@@ -40,45 +48,22 @@ def _service(request: Request) -> RecordService:
     return service
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"request body of {declared} bytes exceeds {limit} bytes", "body_size"
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            # stop now: an absent or lying Content-Length must not make us buffer it all
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes", "body_size")
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _json_body(request: Request) -> Any:
+    return parse_json(await read_limited(request, MAX_RECORD_BODY_BYTES))
 
 
 async def _resident_from(request: Request) -> ResidentRecord:
-    raw = await _read_limited(request, MAX_RECORD_BODY_BYTES)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        # the same shape FastAPI gives for a body it could not parse itself
-        raise RequestValidationError(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ("body", getattr(exc, "pos", 0)),
-                    "msg": "JSON decode error",
-                    "input": {},
-                    "ctx": {"error": str(exc)[:200]},
-                }
-            ]
-        ) from None
-    try:
-        return ResidentRecord.model_validate(data)
+        return ResidentRecord.model_validate(await _json_body(request))
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+        raise body_validation_error(exc) from None
+
+
+async def _changes_from(request: Request) -> dict[str, Any]:
+    try:
+        return _CHANGES.validate_python(await _json_body(request))
+    except ValidationError as exc:
+        raise body_validation_error(exc) from None
 
 
 @router.post(
@@ -133,6 +118,24 @@ async def print_card(record_id: str, request: Request) -> PrintResult:
 @router.post("/records/{record_id}/retry", response_model=RecordView, responses=_ERRORS)
 async def retry_record(record_id: str, request: Request) -> RecordView:
     return await _service(request).retry(record_id)
+
+
+@router.put(
+    "/records/{record_id}",
+    response_model=RecordView,
+    responses=_ERRORS,
+    summary="Correct a failed record and re-send it (an addition to the contract)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _correction_schema()}},
+        }
+    },
+)
+async def correct_record(record_id: str, request: Request) -> RecordView:
+    """Fields given replace the stored ones; the record goes back to the queue under a new
+    submission_id, and the spent one is kept in `history`. 409 unless the record is `failed`."""
+    return await _service(request).correct(record_id, await _changes_from(request))
 
 
 @router.get("/healthz")

@@ -1,4 +1,4 @@
-"""The office's record use-cases: record, look up, list, print, retry, and the operator's view."""
+"""The office's record use-cases: record, look up, list, print, re-send; the operator's view."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from pydantic import ValidationError
+from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ektp_sync.body_limits import body_validation_error
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState, sources_of
@@ -27,6 +29,7 @@ from ektp_sync.wire import (
     Authorisation,
     DecisionView,
     NodeStatus,
+    PastSubmission,
     PendingUpload,
     PendingUploads,
     PrintResult,
@@ -35,10 +38,16 @@ from ektp_sync.wire import (
     ResidentRecord,
 )
 from local_server.errors import Conflict, InvalidQuery, RecordNotFound
+from local_server.resend import Action, changed_fields, history_of, payload_of, requeue_failed
 
 S = RecordState
 
-_VIEW_COLUMNS = (*records.c, outbox.c.next_attempt_at)
+
+def _view_query() -> Select[Any]:
+    """Records with their queue entry's next attempt (absent once the centre answered)."""
+    return select(*records.c, outbox.c.next_attempt_at).select_from(
+        records.outerjoin(outbox, outbox.c.record_id == records.c.id)
+    )
 
 
 def new_record_id() -> str:
@@ -64,7 +73,7 @@ def decode_cursor(cursor: str) -> str:
     return raw
 
 
-def _view(row: Row[Any]) -> RecordView:
+def _view(row: Row[Any], history: list[PastSubmission] | None = None) -> RecordView:
     decision = None
     if row.decision_status is not None:
         auth = row.authorisation
@@ -85,6 +94,7 @@ def _view(row: Row[Any]) -> RecordView:
         created_at=row.created_at,
         updated_at=row.updated_at,
         printed_at=row.printed_at,
+        history=history or [],
     )
 
 
@@ -96,7 +106,7 @@ class RecordService:
 
     async def record(self, resident: ResidentRecord) -> RecordView:
         """Store the record and its queue entry in one transaction, then wake the pusher."""
-        payload = json.dumps(resident.model_dump(mode="json"), separators=(",", ":"))
+        payload = payload_of(resident)
         record_id = new_record_id()
         now = utcnow()
         try:
@@ -130,34 +140,26 @@ class RecordService:
 
     async def get(self, record_id: str) -> RecordView:
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(*_VIEW_COLUMNS)
-                    .select_from(records.outerjoin(outbox, outbox.c.record_id == records.c.id))
-                    .where(records.c.id == record_id)
-                )
-            ).one_or_none()
-        if row is None:
-            raise RecordNotFound(record_id)
-        return _view(row)
+            row = (await conn.execute(_view_query().where(records.c.id == record_id))).one_or_none()
+            if row is None:
+                raise RecordNotFound(record_id)
+            history = await history_of(conn, [record_id])
+        return _view(row, history.get(record_id))
 
     async def list_records(
         self, state: RecordState | None, limit: int, cursor: str | None
     ) -> RecordPage:
-        query = (
-            select(*_VIEW_COLUMNS)
-            .select_from(records.outerjoin(outbox, outbox.c.record_id == records.c.id))
-            .order_by(records.c.id)
-            .limit(limit + 1)
-        )
+        query = _view_query().order_by(records.c.id).limit(limit + 1)
         if state is not None:
             query = query.where(records.c.state == state.value)
         if cursor is not None:
             query = query.where(records.c.id > decode_cursor(cursor))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        views = [_view(r) for r in rows[:limit]]
-        next_cursor = encode_cursor(views[-1].id) if len(rows) > limit else None
+            more, rows = len(rows) > limit, rows[:limit]
+            history = await history_of(conn, [r.id for r in rows])
+        views = [_view(r, history.get(r.id)) for r in rows]
+        next_cursor = encode_cursor(views[-1].id) if more else None
         return RecordPage(records=views, next_cursor=next_cursor)
 
     async def status(self) -> NodeStatus:
@@ -194,14 +196,14 @@ class RecordService:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(*_VIEW_COLUMNS)
-                    .select_from(records.outerjoin(outbox, outbox.c.record_id == records.c.id))
+                    _view_query()
                     .where(records.c.state.in_([s.value for s in PENDING_UPLOAD]))
                     .order_by(records.c.created_at, records.c.id)
                     .limit(limit)
                 )
             ).all()
         now = utcnow()
+        held = self._worker.held_back_because()
         return PendingUploads(
             uploads=[
                 PendingUpload(
@@ -212,6 +214,7 @@ class RecordService:
                     last_error=r.last_error,
                     next_attempt_at=r.next_attempt_at,
                     age_seconds=max(0.0, (now - r.created_at).total_seconds()),
+                    held_back=held if r.state == RecordState.QUEUED.value else None,
                 )
                 for r in rows
             ]
@@ -274,36 +277,70 @@ class RecordService:
         return authorisation
 
     async def retry(self, record_id: str) -> RecordView:
-        """Put a failed record back in the queue under a fresh submission id.
+        """Put a failed record back in the queue as it is, under a fresh submission id."""
+        return await self._resend(record_id, "retry")
 
-        The centre answers a re-sent submission id with its first answer (`invalid`), so the
-        old id is spent; the new one cannot double an enrolment since invalid items enrol nothing.
+    async def correct(self, record_id: str, changes: dict[str, Any]) -> RecordView:
+        """Fix a failed record and re-send it under a fresh submission id (PUT /records/{id}).
+
+        Fields in `changes` replace the stored ones (top level: `biometrics` as a whole); the
+        result is checked like a new recording (422 naming the broken rule).
         """
-        now = utcnow()
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(records.c.state, records.c.payload, records.c.submission_id).where(
+                        records.c.id == record_id
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            raise RecordNotFound(record_id)
+        if row.state != S.FAILED.value:
+            raise self._not_failed(row.state, "corrected")
+        stored = json.loads(row.payload)
+        try:
+            corrected = ResidentRecord.model_validate({**stored, **changes})
+        except ValidationError as exc:
+            raise body_validation_error(exc) from None
+        return await self._resend(
+            record_id,
+            "correction",
+            corrected=corrected,
+            changed=changed_fields(stored, corrected),
+            expected_submission_id=row.submission_id,
+        )
+
+    async def _resend(
+        self,
+        record_id: str,
+        action: Action,
+        *,
+        corrected: ResidentRecord | None = None,
+        changed: list[str] | None = None,
+        expected_submission_id: str | None = None,
+    ) -> RecordView:
         try:
             async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    update(records)
-                    .where(records.c.id == record_id, records.c.state == S.FAILED.value)
-                    .values(
-                        state=S.QUEUED.value,
-                        submission_id=new_submission_id(self._settings.office_code),
-                        attempts=0,
-                        last_error=None,
-                        updated_at=now,
-                    )
-                    .returning(records.c.payload_bytes, records.c.nik)
+                done = await requeue_failed(
+                    conn,
+                    record_id,
+                    submission_id=new_submission_id(self._settings.office_code),
+                    now=utcnow(),
+                    action=action,
+                    corrected=corrected,
+                    changed=changed or (),
+                    expected_submission_id=expected_submission_id,
                 )
-                row = result.one_or_none()
-                if row is not None:
-                    await enqueue(conn, record_id, row.payload_bytes)
         except IntegrityError:
-            view = await self.get(record_id)
-            raise self._nik_in_flight(view.nik) from None
-        if row is None:
+            nik = corrected.nik if corrected is not None else (await self.get(record_id)).nik
+            raise self._nik_in_flight(nik) from None
+        if not done:
             view = await self.get(record_id)  # 404 if unknown
-            raise Conflict(
-                f"only a failed record can be retried; this one is {view.state}", "not_failed"
-            )
+            raise self._not_failed(view.state, "retried" if action == "retry" else "corrected")
         self._worker.wake()
         return await self.get(record_id)
+
+    @staticmethod
+    def _not_failed(state: str, verb: str) -> Conflict:
+        return Conflict(f"only a failed record can be {verb}; this one is {state}", "not_failed")

@@ -96,18 +96,33 @@ class DedupEngine:
                 .order_by(enrollments.c.id)
                 .limit(limit)
             )
-            outcomes = [self._decide(Submission(**row._mapping)) for row in rows]
+            submissions = [Submission(**row._mapping) for row in rows]
+            # one block match against the gallery as it stands; only identities this batch
+            # enrols on the way are matched one by one (`_decide`), so arrival order still holds
+            base_size = len(self._state.gallery)
+            base_best = self._state.gallery.best_others(
+                [s.nik for s in submissions],
+                np.array([s.vector for s in submissions], dtype=np.float32),
+            )
+            outcomes = [
+                self._decide(s, best, base_size)
+                for s, best in zip(submissions, base_best, strict=True)
+            ]
             await self._write(conn, outcomes, "pending")
         if outcomes:
             logger.info("decided %d pending submissions", len(outcomes))
         return len(outcomes)
 
-    def _decide(self, submission: Submission) -> Outcome:
+    def _decide(self, submission: Submission, base_best: float | None, base_size: int) -> Outcome:
+        """Decide against `base_best` (best other among the first `base_size` rows, block
+        matched) and the rows enrolled since by this same batch."""
         gallery = self._state.gallery
         vector = submission.vector
+        recent = gallery.best_other(submission.nik, vector, start=base_size)
+        candidates = [v for v in (base_best, recent) if v is not None]
         verdict = decide(
             gallery.similarity_to(submission.nik, vector),
-            gallery.best_other(submission.nik, vector),
+            max(candidates) if candidates else None,
             self._state.settings.thresholds,
         )
         return self._outcome(submission, verdict)

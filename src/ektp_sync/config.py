@@ -76,6 +76,7 @@ class LocalSettings(ServerSettings):
     )
     batch_size: int = 100
     batch_bytes: int = 4 * 1024 * 1024
+    batch_seconds: float = 2.0
     max_in_flight: int = 4
     connect_timeout: float = 10.0
     request_timeout: float = 60.0
@@ -85,6 +86,9 @@ class LocalSettings(ServerSettings):
     idle_poll_seconds: float = 1.0
     decisions_poll_seconds: float = 1.0
     gzip_min_bytes: int = 1024
+    breaker_threshold: int = 3
+    breaker_probe_seconds: float = 5.0
+    shutdown_grace_seconds: float = 5.0
 
     @model_validator(mode="after")
     def _defaults(self) -> Self:

@@ -108,11 +108,34 @@ class ServerProcess:
             self.kill()
 
     def kill(self) -> None:
-        """SIGKILL: the crash case, no chance to clean up."""
+        """SIGKILL to the whole process group: the crash case, no chance to clean up.
+
+        The group, not just the pid, because with `--workers N` uvicorn's worker processes are
+        our child's children; PDEATHSIG is not inherited by them, so they would live on,
+        holding the port and the database.
+        """
         if self._proc is None or self._proc.poll() is not None:
             return
-        self._proc.kill()
+        # start_new_session made the child the leader of a group of its own: only ours die
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
         self._proc.wait()
+
+    async def restart(
+        self, down_for: float = 0.0, hard: bool = True, timeout: float = 60.0
+    ) -> None:
+        """Crash (SIGKILL, `hard`) or stop (SIGTERM), stay down `down_for` s, start, await health.
+
+        `down_for` is the scenario's outage length (an input), not a wait for some condition.
+        """
+        if hard:
+            self.kill()
+        else:
+            await asyncio.to_thread(self.stop)
+        if down_for > 0:
+            await asyncio.sleep(down_for)
+        self.start()
+        await self.wait_ready(timeout)
 
 
 def central_process(

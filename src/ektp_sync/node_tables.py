@@ -1,4 +1,7 @@
-"""The local node's tables (records, outbox, sync_state), in one module for one schema.
+"""The local node's tables (records, outbox, sync_state) and their migration history (`SCHEMA`).
+
+A change here needs a revision in `ektp_sync/migrations/local/`; tests/migrations fails until the
+migrated schema equals these tables again.
 
 The sync engine and the local server both use them, so they live in the shared core: the
 dependency runs local_server → ektp_sync, never the reverse.
@@ -20,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.domain.states import IN_FLIGHT
+from ektp_sync.migrations import Schema, Upgrade, upgrade
 from ektp_sync.storage import UTCDateTime
 
 metadata = MetaData()
@@ -76,6 +80,9 @@ outbox = Table(
     Column("lease_until", UTCDateTime),
     Column("lease_owner", String(64)),
     Index("ix_outbox_due", "next_attempt_at", "enqueued_at"),
+    # the claim's order (oldest first): walking this index stops after one batch of due rows,
+    # where ix_outbox_due alone made SQLite sort every due row on each claim (bench/backlog.py)
+    Index("ix_outbox_order", "enqueued_at", "record_id"),
 )
 
 #: Small key-value store of the sync engine: decisions cursor, pinned public key of the centre.
@@ -87,7 +94,17 @@ sync_state = Table(
 )
 
 
-async def create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables (metadata.create_all until migrations arrive)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+SCHEMA = Schema(
+    name="local",
+    metadata=metadata,
+    versions="ektp_sync.migrations:local",
+    version_table="alembic_version_local",
+    # PostgreSQL advisory lock key for schema upgrades ("ektr"; the centre's are "ektp", "ektq")
+    lock_key=0x656B7472,
+    baseline="0001",
+)
+
+
+async def create_tables(engine: AsyncEngine) -> Upgrade:
+    """Migrate the node's database to head (creating the tables when empty)."""
+    return await upgrade(engine, SCHEMA)

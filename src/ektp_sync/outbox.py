@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import RecordState, sources_of
@@ -62,6 +62,26 @@ async def enqueue(conn: AsyncConnection, record_id: str, payload_bytes: int) -> 
             attempts=0,
             payload_bytes=payload_bytes,
         )
+    )
+
+
+async def enqueue_many(conn: AsyncConnection, entries: Sequence[tuple[str, int]]) -> None:
+    """Queue several records (record id, payload bytes) in one statement (bulk imports)."""
+    if not entries:
+        return
+    now = utcnow()
+    await conn.execute(
+        insert(outbox),
+        [
+            {
+                "record_id": record_id,
+                "enqueued_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+                "payload_bytes": payload_bytes,
+            }
+            for record_id, payload_bytes in entries
+        ],
     )
 
 
@@ -152,12 +172,16 @@ class Outbox:
         async with self._engine.begin() as conn:
             # queue entry first, then record: the same lock order everywhere (no deadlocks)
             await conn.execute(delete(outbox).where(outbox.c.record_id.in_(record_ids)))
-            await _count_attempt(conn, record_ids, now, error=None)
-            # only if still uploading: a decision may already have overtaken the acknowledgement
+            # one statement per batch: count the attempt, and move on only if still uploading
+            # (a decision may already have overtaken the acknowledgement)
             await conn.execute(
                 update(records)
-                .where(records.c.id.in_(record_ids), records.c.state == S.UPLOADING.value)
-                .values(state=S.AWAITING_DECISION.value, updated_at=now)
+                .where(records.c.id.in_(record_ids))
+                .values(
+                    attempts=records.c.attempts + 1,
+                    updated_at=now,
+                    state=_if_uploading(S.AWAITING_DECISION),
+                )
             )
 
     async def fail(self, failures: dict[str, str]) -> None:
@@ -167,13 +191,18 @@ class Outbox:
         now = utcnow()
         async with self._engine.begin() as conn:
             await conn.execute(delete(outbox).where(outbox.c.record_id.in_(list(failures))))
-            for record_id, error in failures.items():
-                await _count_attempt(conn, [record_id], now, error=error)
-                await conn.execute(
-                    update(records)
-                    .where(records.c.id == record_id, records.c.state == S.UPLOADING.value)
-                    .values(state=S.FAILED.value, last_error=error, updated_at=now)
-                )
+            # one executemany, not a statement per record
+            await conn.execute(
+                update(records)
+                .where(records.c.id == bindparam("b_id"))
+                .values(
+                    attempts=records.c.attempts + 1,
+                    last_error=bindparam("b_error"),
+                    updated_at=now,
+                    state=_if_uploading(S.FAILED),
+                ),
+                [{"b_id": rid, "b_error": error} for rid, error in failures.items()],
+            )
 
     async def retry_later(
         self, record_ids: Sequence[str], error: str, delay_for: Callable[[int], float]
@@ -196,20 +225,23 @@ class Outbox:
                 )
             ).all()
             for row in rows:
-                attempts = row.attempts + 1
-                when = now + dt.timedelta(seconds=delay_for(attempts))
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.record_id == row.record_id)
-                    .values(
-                        attempts=attempts,
-                        last_error=error,
-                        next_attempt_at=when,
-                        lease_until=None,
-                        lease_owner=None,
-                    )
-                )
+                when = now + dt.timedelta(seconds=delay_for(row.attempts + 1))
                 retries.append(Retry(row.record_id, error, when))
+            if not rows:
+                return []
+            # each entry has its own (jittered) time: one executemany, not a statement per row
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.record_id == bindparam("b_id"))
+                .values(
+                    attempts=outbox.c.attempts + 1,
+                    last_error=error,
+                    next_attempt_at=bindparam("b_when"),
+                    lease_until=None,
+                    lease_owner=None,
+                ),
+                [{"b_id": r.record_id, "b_when": r.next_attempt_at} for r in retries],
+            )
             ids = [r.record_id for r in rows]
             await conn.execute(
                 update(records)
@@ -258,13 +290,9 @@ class Outbox:
         return len(leased)
 
 
-async def _count_attempt(
-    conn: AsyncConnection, record_ids: Sequence[str], now: dt.datetime, error: str | None
-) -> None:
-    values: dict[str, Any] = {"attempts": records.c.attempts + 1, "updated_at": now}
-    if error is not None:
-        values["last_error"] = error
-    await conn.execute(update(records).where(records.c.id.in_(record_ids)).values(**values))
+def _if_uploading(target: RecordState) -> Any:
+    """SQL: `target` for a record still uploading, its current state otherwise."""
+    return case((records.c.state == S.UPLOADING.value, target.value), else_=records.c.state)
 
 
 async def _requeue_records(

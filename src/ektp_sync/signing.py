@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -25,22 +26,30 @@ class Signer:
 
     @classmethod
     def load_or_create(cls, path: Path) -> Signer:
-        if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError(f"{path} does not hold an Ed25519 private key")
-            return cls(key)
-        key = Ed25519PrivateKey.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pem)
-        tmp.chmod(0o600)
-        tmp.replace(path)  # atomic, so concurrent workers never read half a key
+        """Load the key at `path`, or create it; several processes starting at once agree.
+
+        The new key is written to a file of this process's own, then hard-linked into place:
+        the link fails if another process got there first, and then everyone reads its key.
+        """
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(pem)
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process won the race: its key is the centre's key
+            finally:
+                tmp.unlink()
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 private key")
         return cls(key)
 
     @property

@@ -6,17 +6,23 @@ the price of one fsync per commit (the hot paths batch their commits). Every SQL
 starts with `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing with
 "database is locked" on a read-to-write upgrade; one process uses a single connection, so its
 tasks queue in asyncio instead of busy-waiting inside SQLite.
+
+Schema changes (`schema_transaction`) differ too: PostgreSQL serialises them across processes
+with an advisory lock; SQLite needs none but must switch foreign keys off while Alembic's batch
+mode rebuilds tables.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import Connection, DateTime, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -86,6 +92,53 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SchemaIntegrityError(RuntimeError):
+    """A schema change would leave rows whose foreign keys point nowhere; it was rolled back."""
+
+
+@contextlib.asynccontextmanager
+async def schema_transaction(engine: AsyncEngine, lock_key: int) -> AsyncIterator[AsyncConnection]:
+    """A connection inside one transaction for a schema change, one process at a time.
+
+    PostgreSQL: DDL is transactional, and `pg_advisory_xact_lock(lock_key)`, taken first, makes
+    processes that start at once take turns; the next one sees the finished schema. The lock is
+    released at commit or rollback, or when a crashed process's session ends, so it never leaks.
+    SQLite: `BEGIN IMMEDIATE` already admits one writer. Foreign keys are off for the duration,
+    because a batch-mode table rebuild drops the old table and, with them on, that DROP would
+    cascade-delete the rows referencing it; `PRAGMA foreign_key_check` runs before the commit
+    (SQLite's own procedure for table rebuilds, https://sqlite.org/lang_altertable.html).
+    """
+    async with engine.connect() as conn:
+        sqlite = is_sqlite(engine)
+        if sqlite:
+            # PRAGMA foreign_keys is a no-op inside a transaction: set it before the BEGIN
+            await conn.run_sync(_raw_pragma, "foreign_keys=OFF")
+        try:
+            async with conn.begin():
+                if sqlite:
+                    yield conn
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise SchemaIntegrityError(f"foreign keys broken by the change: {broken}")
+                else:
+                    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(lock_key)})")
+                    yield conn
+        finally:
+            if sqlite:
+                await conn.run_sync(_raw_pragma, "foreign_keys=ON")
+
+
+def _raw_pragma(conn: Connection, pragma: str) -> None:
+    """A PRAGMA on the driver's connection, outside any transaction (autocommit, see connect)."""
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -3,39 +3,81 @@
 Loaded automatically once ektp-sync is installed (entry point `pytest11`). A test reads like:
 
     async def test_backlog_drains(ektp_deployment):
-        d = await ektp_deployment(profile="vsat-clear")
-        office = OfficeClient(d.local_url())
-        ids = [await office.record(r.record) for r in generate(20, seed=1)]
-        await eventually(lambda: office.all_in(ids, {"approved"}), timeout=120)
+        d = await ektp_deployment(profile="vsat-rain", local_env=FAST_RETRY)
+        async with OfficeClient(d.local_url()) as office, WanLink.of(d) as link:
+            await link.down()
+            ids = [await office.record(r.record) for r in generate(20, seed=1)]
+            await link.up()
+            await eventually(lambda: office.all_in(ids, {"approved"}), timeout=120)
+
+docs/testing.md documents every helper with a complete example that the test suite runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar, overload
 
 import httpx
 import pytest
 
 from ektp_sync.launch import Deployment
+from ektp_sync.netsim.client import NetSimClient
+
+try:  # strict mode of pytest-asyncio needs its own decorator for async fixtures
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - without pytest-asyncio no async test runs anyway
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 T = TypeVar("T")
+
+#: Office-node environment for tests: retries within a second instead of up to five minutes,
+#: queue and decisions polled five times a second. `ektp_deployment(local_env=FAST_RETRY)`.
+FAST_RETRY: dict[str, str] = {
+    "EKTP_BACKOFF_BASE": "0.2",
+    "EKTP_BACKOFF_CAP": "1.0",
+    "EKTP_IDLE_POLL_SECONDS": "0.2",
+    "EKTP_DECISIONS_POLL_SECONDS": "0.2",
+    "EKTP_REQUEST_TIMEOUT": "10",
+    "EKTP_BREAKER_PROBE_SECONDS": "1.0",
+}
 
 
 class ConditionTimeout(AssertionError):
     """A condition awaited with `eventually` did not hold before its deadline."""
 
 
+@overload
 async def eventually(
-    condition: Callable[[], Awaitable[T] | T],
+    condition: Callable[[], Awaitable[T]],
+    timeout: float = ...,
+    interval: float = ...,
+    message: str = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    condition: Callable[[], T],
+    timeout: float = ...,
+    interval: float = ...,
+    message: str = ...,
+) -> T: ...
+
+
+async def eventually(
+    condition: Callable[[], Any],
     timeout: float = 60.0,
     interval: float = 0.2,
     message: str = "",
-) -> T:
+) -> Any:
     """Poll `condition` (sync or async) until it returns something truthy; return that value.
 
     Exceptions from the condition count as "not yet" until the deadline, then the last one is
@@ -58,14 +100,28 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-class OfficeClient:
+class _Client:
+    """An httpx client that is also an async context manager."""
+
+    http: httpx.AsyncClient
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class OfficeClient(_Client):
     """A thin client of one office node's HTTP API, for tests and scripts."""
 
     def __init__(self, base_url: str) -> None:
         self.http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/api/v1", timeout=30)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
     async def record(self, body: dict[str, Any]) -> str:
         response = await self.http.post("/records", json=body)
@@ -88,15 +144,23 @@ class OfficeClient:
             if not cursor or not page["records"]:
                 return found
 
+    async def records(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The records with these ids, in that order (KeyError if one is missing)."""
+        found = await self.all_records()
+        return [found[i] for i in ids]
+
+    async def states(self, ids: Iterable[str]) -> Counter[str]:
+        """How many of these records are in each state, e.g. Counter({"queued": 50})."""
+        return Counter(r["state"] for r in await self.records(ids))
+
     async def status(self) -> dict[str, Any]:
         return dict((await self.http.get("/status")).raise_for_status().json())
 
     async def all_in(self, ids: Iterable[str], states: set[str]) -> bool:
-        records = await self.all_records()
-        return all(records[i]["state"] in states for i in ids)
+        return all(r["state"] in states for r in await self.records(ids))
 
 
-class CentreAdmin:
+class CentreAdmin(_Client):
     """The centre's admin API (stats, reviews, faults) for tests."""
 
     def __init__(self, base_url: str, admin_key: str) -> None:
@@ -106,8 +170,9 @@ class CentreAdmin:
             timeout=30,
         )
 
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    @classmethod
+    def of(cls, deployment: Deployment) -> CentreAdmin:
+        return cls(deployment.central_url, deployment.admin_key)
 
     async def stats(self) -> dict[str, Any]:
         return dict((await self.http.get("/stats")).raise_for_status().json())
@@ -119,10 +184,124 @@ class CentreAdmin:
         return str((await self.http.get("/keys")).raise_for_status().json()["public_key"])
 
 
+class WanLink:
+    """The simulated WAN of a deployment (netsim proxy `wan`), driven through its
+    Toxiproxy-compatible control API, so a test can change the link while the sync runs.
+
+    async with WanLink.of(d) as link:
+        await link.down()
+        async with link.toxic("latency", "upstream", latency=2000):
+            ...
+    """
+
+    def __init__(self, api_url: str, proxy: str = "wan") -> None:
+        self.proxy = proxy
+        self.api = NetSimClient(api_url)
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> WanLink:
+        if deployment.netsim is None:
+            raise ValueError("this deployment has no simulated link; start it with profile=...")
+        return cls(deployment.netsim_api_url)
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def down(self) -> None:
+        """Toxiproxy's `enabled: false`: new connections refused, live ones closed."""
+        await self.api.set_enabled(self.proxy, False)
+
+    async def up(self) -> None:
+        await self.api.set_enabled(self.proxy, True)
+
+    async def set_profile(self, profile: str | None) -> None:
+        """Replace the link profile's toxics (None: no profile); hand-added toxics stay."""
+        await self.api.set_profile(self.proxy, profile)
+
+    async def toxics(self) -> list[dict[str, Any]]:
+        return list((await self.api.proxy(self.proxy))["toxics"])
+
+    async def add_toxic(
+        self,
+        type: str,
+        stream: str = "downstream",
+        *,
+        toxicity: float = 1.0,
+        name: str | None = None,
+        **attributes: float | str,
+    ) -> str:
+        """Add a toxic (Toxiproxy's types, or link_bandwidth/outage/loss); returns its name."""
+        toxic = await self.api.add_toxic(
+            self.proxy, type, stream, name=name, toxicity=toxicity, attributes=attributes
+        )
+        return str(toxic["name"])
+
+    async def update_toxic(self, name: str, **attributes: float | str) -> None:
+        await self.api.update_toxic(self.proxy, name, attributes)
+
+    async def remove_toxic(self, name: str) -> None:
+        await self.api.remove_toxic(self.proxy, name)
+
+    @contextlib.asynccontextmanager
+    async def toxic(
+        self, type: str, stream: str = "downstream", *, toxicity: float = 1.0, **attributes: Any
+    ) -> AsyncIterator[str]:
+        """A toxic for the duration of a `with` block; yields its name."""
+        name = await self.add_toxic(type, stream, toxicity=toxicity, **attributes)
+        try:
+            yield name
+        finally:
+            await self.remove_toxic(name)
+
+    async def reset(self) -> None:
+        """Every proxy enabled, every toxic removed (the profile's too)."""
+        await self.api.reset()
+
+
+async def assert_delivered_once(
+    deployment: Deployment, office: OfficeClient, ids: Sequence[str], office_code: str = ""
+) -> None:
+    """Nothing lost, nothing doubled: each record's submission is stored at the centre under
+    its own `submission_id` with its NIK, and the centre holds no other submission from this
+    office than the office's records. Call it when every record of the office has left it.
+
+    The centre is asked directly (not through the simulated link), with the office's own key.
+    """
+    code = office_code or deployment.offices[0]
+    everything = await office.all_records()
+    records = [everything[i] for i in ids]
+    submissions = [r["submission_id"] for r in records]
+    assert len(set(submissions)) == len(ids), "two records share a submission_id"
+    async with httpx.AsyncClient(
+        base_url=deployment.central_url + "/api/v1",
+        headers={"Authorization": f"Bearer {deployment.office_keys[code]}"},
+        timeout=30,
+    ) as centre:
+        for record in records:
+            response = await centre.get(f"/enrollments/{record['submission_id']}")
+            assert response.status_code == 200, (record, response.text)
+            assert response.json()["nik"] == record["nik"], (record, response.text)
+        admin = {"Authorization": f"Bearer {deployment.admin_key}"}
+        stats = (await centre.get("/stats", headers=admin)).raise_for_status()
+    stored = stats.json()["offices"][code]["enrollments"]
+    assert stored == len(everything), (
+        f"the centre holds {stored} submissions from office {code}, "
+        f"the office has {len(everything)} records"
+    )
+
+
 DeploymentFactory = Callable[..., Awaitable[Deployment]]
 
 
-@pytest.fixture
+@_async_fixture
 async def ektp_deployment(tmp_path: Path) -> AsyncIterator[DeploymentFactory]:
     """Factory fixture: `await ektp_deployment(**Deployment options, start=True)`.
 

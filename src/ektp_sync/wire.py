@@ -201,6 +201,20 @@ class DecisionView(BaseModel):
     authorisation: Authorisation | None = None
 
 
+class PastSubmission(BaseModel):
+    """A submission_id the record was sent under before an operator re-sent it (oldest first)."""
+
+    submission_id: str
+    nik: str
+    outcome: RecordState  # the record's state when it was re-sent (failed)
+    reason: str | None  # the centre's refusal, as the node recorded it
+    attempts: int
+    submitted_at: dt.datetime
+    superseded_at: dt.datetime
+    superseded_by: Literal["retry", "correction"]
+    changed_fields: list[str] = Field(default_factory=list)
+
+
 class RecordView(BaseModel):
     id: str
     nik: str
@@ -213,6 +227,8 @@ class RecordView(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     printed_at: dt.datetime | None = None
+    #: an addition to the contract: the record's earlier submissions, oldest first
+    history: list[PastSubmission] = Field(default_factory=list)
 
 
 class RecordPage(BaseModel):
@@ -228,6 +244,8 @@ class PendingUpload(BaseModel):
     last_error: str | None
     next_attempt_at: dt.datetime | None
     age_seconds: float
+    #: an addition to the contract: why a due record is not being sent (the circuit is open)
+    held_back: str | None = None
 
 
 class PendingUploads(BaseModel):
@@ -238,6 +256,7 @@ class LinkHealth(BaseModel):
     url: str
     reachable: bool | None
     breaker: str = "closed"
+    next_probe_in_seconds: float | None = None
     last_contact_at: dt.datetime | None = None
     last_error: str | None = None
     consecutive_failures: int = 0

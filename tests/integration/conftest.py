@@ -8,21 +8,14 @@ from typing import Any
 import pytest
 
 from ektp_sync.launch import Deployment
-from ektp_sync.testing import CentreAdmin, DeploymentFactory, OfficeClient
-
-#: quick retries so tests see many attempts in little time; production defaults are 1 s … 300 s
-FAST_RETRY = {
-    "EKTP_BACKOFF_BASE": "0.2",
-    "EKTP_BACKOFF_CAP": "1.0",
-    "EKTP_IDLE_POLL_SECONDS": "0.2",
-    "EKTP_DECISIONS_POLL_SECONDS": "0.2",
-    "EKTP_REQUEST_TIMEOUT": "10",
-}
+from ektp_sync.testing import FAST_RETRY, CentreAdmin, DeploymentFactory, OfficeClient
 
 
 @pytest.fixture
 async def started(
-    ektp_deployment: DeploymentFactory, db_factory: Callable[[], Awaitable[str]]
+    # db_factory first: its databases must outlive the servers that ektp_deployment stops
+    db_factory: Callable[[], Awaitable[str]],
+    ektp_deployment: DeploymentFactory,
 ) -> AsyncIterator[
     Callable[..., Awaitable[tuple[Deployment, dict[str, OfficeClient], CentreAdmin]]]
 ]:

@@ -32,6 +32,8 @@ def settings_for(db_url: str) -> Callable[..., LocalSettings]:
             "connect_timeout": 2.0,
             "request_timeout": 5.0,
             "lease_seconds": 30.0,
+            "breaker_probe_seconds": 0.5,
+            "shutdown_grace_seconds": 0.5,
             **overrides,
         }
         return LocalSettings(**values)

@@ -91,7 +91,7 @@ def test_select_bounded() -> None:
 async def test_an_expired_lease_gives_the_entry_back(engine: AsyncEngine) -> None:
     [record_id] = await add(engine, 1)
     queue = Outbox(engine, owner="w1")
-    assert len(await queue.claim(10, 10_000, 0.05)) == 1
+    assert len(await queue.claim(10, 10_000, LEASE)) == 1
     assert await queue.claim(10, 10_000, LEASE) == []
     # push the lease into the past instead of sleeping through it
     async with engine.begin() as conn:

@@ -16,7 +16,7 @@ from ektp_sync.outbox import Outbox, enqueue
 from ektp_sync.storage import create_engine, utcnow
 from ektp_sync.sync.client import CentralClient
 from ektp_sync.sync.health import LinkMonitor
-from ektp_sync.sync.policy import RetryPolicy
+from ektp_sync.sync.link import CentreLink
 from ektp_sync.sync.pusher import Pusher
 
 from .fake_centre import FakeCentre, serve
@@ -33,9 +33,10 @@ async def parts(settings_for: Callable[..., LocalSettings]) -> AsyncIterator[Par
         engine = create_engine(settings.database_url)
         await create_tables(engine)
         client = CentralClient(settings)
-        health = LinkMonitor(url)
+        link = CentreLink.of(settings, client)
+        health = link.health
         queue = Outbox(engine, owner="test")
-        pusher = Pusher(settings, queue, client, health, RetryPolicy(0.01, 0.05))
+        pusher = Pusher(settings, queue, link)
         try:
             yield pusher, queue, engine, fake, health
         finally:
@@ -104,7 +105,7 @@ async def test_mixed_outcomes_in_one_batch(parts: Parts) -> None:
 
 async def test_a_wrong_api_key_is_retried_never_failed(parts: Parts) -> None:
     pusher, queue, engine, _, health = parts
-    pusher._client._http.headers["Authorization"] = "Bearer wrong"
+    pusher._link.client._http.headers["Authorization"] = "Bearer wrong"
     await add(engine, [8])
     await pusher.deliver(await queue.claim(10, 10_000_000, 60))
     assert await states(engine) == {"r00008": "queued"}

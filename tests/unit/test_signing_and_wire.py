@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -66,3 +68,17 @@ def test_wrong_types_unknown_fields_and_attachments() -> None:
     body = record()
     body["biometrics"] = {**body["biometrics"], "attachments": {"photo": big}}
     assert error_types(body) == [ATTACHMENTS_TOO_LARGE]
+
+
+def test_processes_creating_the_key_at_once_all_get_the_same_key(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "signing.pem"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        keys = pool.map(_public_key_of, [path] * 8)
+    assert len(set(keys)) == 1
+    assert Signer.load_or_create(path).public_key_b64 == keys[0]
+    assert [p.name for p in path.parent.iterdir()] == ["signing.pem"]
+
+
+def _public_key_of(path: Path) -> str:
+    return Signer.load_or_create(path).public_key_b64

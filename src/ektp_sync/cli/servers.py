@@ -1,17 +1,35 @@
-"""`ektp-sync central serve|migrate` and `ektp-sync local serve`: run the two servers."""
+"""`ektp-sync central serve|migrate` and `ektp-sync local serve|migrate`: run the two servers.
+
+`migrate` brings a server's database schema to this version's head; `serve` does the same on
+every start, so the command is for upgrading ahead of a start, or checking a database.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from ektp_sync.cli.options import DataDir, Db, Host, LogLevel, env
 from ektp_sync.config import CentralSettings, LocalSettings, ServerSettings
+from ektp_sync.migrations import MigrationError, Schema, Upgrade, upgrade
+from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine
+
+OfficeCode = Annotated[
+    str,
+    typer.Option(
+        envvar=env("office_code"),
+        help="This office's code (also names the default database, local-<code>.db).",
+    ),
+]
 
 central_app = typer.Typer(
     help="The central server of Ditjen Dukcapil (mock).", no_args_is_help=True
@@ -39,8 +57,26 @@ def _serve(settings: ServerSettings, factory: str, port: int, workers: int, log_
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=_log_config(log_level),
         timeout_graceful_shutdown=10,
     )
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus our own loggers on the same handler (else INFO is lost)."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["ektp"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    config["handlers"]["ektp"] = {**config["handlers"]["default"], "formatter": "ektp"}
+    for name in ("ektp_sync", "central_server", "local_server"):
+        config["loggers"][name] = {
+            "handlers": ["ektp"],
+            "level": level.upper(),
+            "propagate": False,
+        }
+    return config
 
 
 @central_app.command("serve")
@@ -104,7 +140,7 @@ def local_serve(
     db: Db = None,
     data_dir: DataDir = Path("var"),
     central_url: Annotated[str, typer.Option(envvar=env("central_url"))] = "http://127.0.0.1:8600",
-    office_code: Annotated[str, typer.Option(envvar=env("office_code"))] = "6172",
+    office_code: OfficeCode = "6172",
     api_key: Annotated[str, typer.Option(envvar=env("api_key"), help="This office's key.")] = "",
     central_public_key: Annotated[
         str | None,
@@ -137,6 +173,47 @@ def local_serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     _serve(settings, "local_server.app:app_from_env", port, 1, log_level)
+
+
+@central_app.command("migrate")
+def central_migrate(db: Db = None, data_dir: DataDir = Path("var")) -> None:
+    """Bring the centre's database schema to this version (every start does it too)."""
+    from central_server.tables import SCHEMA  # the centre's package only when it is needed
+
+    _migrate(CentralSettings(data_dir=data_dir, db_url=db).database_url, SCHEMA)
+
+
+@local_app.command("migrate")
+def local_migrate(
+    db: Db = None, data_dir: DataDir = Path("var"), office_code: OfficeCode = "6172"
+) -> None:
+    """Bring the office node's database schema to this version (every start does it too)."""
+    from ektp_sync.node_tables import SCHEMA
+
+    settings = LocalSettings(data_dir=data_dir, db_url=db, office_code=office_code)
+    _migrate(settings.database_url, SCHEMA)
+
+
+def _migrate(url: str, schema: Schema) -> None:
+    try:
+        done = asyncio.run(_upgrade(url, schema))
+    except (MigrationError, SchemaIntegrityError, DatabaseUrlError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (OSError, DBAPIError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        typer.echo(f"error: cannot migrate the {schema.name} database {shown}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    shown = make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"{schema.name} database {shown}: {done.describe()}")
+
+
+async def _upgrade(url: str, schema: Schema) -> Upgrade:
+    engine = create_engine(url)
+    try:
+        return await upgrade(engine, schema)
+    finally:
+        await engine.dispose()
 
 
 def register(app: typer.Typer) -> None:

@@ -70,7 +70,7 @@ def render(console: Console, status: dict[str, Any], pending: list[dict[str, Any
             str(item["attempts"]),
             _when(item.get("next_attempt_at")),
             _ago(item.get("age_seconds")),
-            item.get("last_error") or "waiting for its first try",
+            item.get("held_back") or item.get("last_error") or "waiting for its first try",
         )
     console.print(table)
 

@@ -138,11 +138,23 @@ class CentralClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise CentralUnreachable(_describe_transport_error(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise CentralUnreachable(f"exchange with centre failed ({exc})") from exc
+        except Exception as exc:
+            # the transport's internals can fail in other ways when a connection dies at the
+            # wrong moment (seen: httpcore's AttributeError on a reset socket): still the link
+            raise CentralUnreachable(
+                f"network error talking to centre ({type(exc).__name__}: {exc})"
+            ) from exc
         if response.status_code >= 300:
             raise _error_for(response)
         return response

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.inbox import CURSOR_KEY, Inbox
 from ektp_sync.signing import load_public_key
-from ektp_sync.sync.client import CentralClient, CentralError, CentralUnreachable
-from ektp_sync.sync.health import LinkMonitor
-from ektp_sync.sync.policy import RetryPolicy
+from ektp_sync.sync.client import CentralError, CentralUnreachable
+from ektp_sync.sync.link import CentreLink
+from ektp_sync.sync.stopping import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -18,50 +17,56 @@ PAGE_SIZE = 500
 
 
 class Puller:
-    def __init__(
-        self,
-        settings: LocalSettings,
-        inbox: Inbox,
-        client: CentralClient,
-        health: LinkMonitor,
-        policy: RetryPolicy,
-    ) -> None:
+    """Applies the centre's decisions in feed order; the cursor moves with the applied page."""
+
+    def __init__(self, settings: LocalSettings, inbox: Inbox, link: CentreLink) -> None:
         self._settings = settings
         self._inbox = inbox
-        self._client = client
-        self._health = health
-        self._policy = policy
+        self._link = link
         self._key_checked = False
 
     async def run(self) -> None:
+        """Poll the feed until the stop signal; an exchange cut short by shutdown is dropped."""
         failures = 0
-        while True:
+        while not self._link.signal.stopping:
+            if not self._link.breaker.admit():
+                wait = self._link.breaker.seconds_to_probe()
+                await self._link.signal.sleep(min(wait, self._settings.decisions_poll_seconds))
+                continue
             try:
                 await self.check_key()
                 more = await self.pull_once()
                 failures = 0
+                self._link.breaker.succeeded()
                 if more:
                     continue  # a full page: the feed has more right now
                 delay = self._settings.decisions_poll_seconds
+            except Abandoned:
+                return
             except CentralError as exc:
                 failures += 1
-                self._health.failed(exc.message, answered=not isinstance(exc, CentralUnreachable))
+                self._link.health.failed(
+                    exc.message, answered=not isinstance(exc, CentralUnreachable)
+                )
+                self._link.breaker.failed(exc.retry_after)
                 delay = max(
                     self._settings.decisions_poll_seconds,
-                    self._policy.delay(failures, exc.retry_after),
+                    self._link.policy.delay(failures, exc.retry_after),
                 )
             except Exception:
                 failures += 1
+                self._link.breaker.failed()  # a probe that ends this way must not hold the breaker
                 logger.exception("pulling decisions failed unexpectedly")
-                delay = self._policy.delay(failures)
-            await asyncio.sleep(delay)
+                delay = self._link.policy.delay(failures)
+            await self._link.signal.sleep(delay)
 
     async def check_key(self) -> None:
         """Pin the centre's public key once; a different key later is refused, loudly."""
         if self._key_checked:
             return
-        configured = self._settings.central_public_key
-        offered = configured if configured else await self._client.public_key()
+        offered = self._settings.central_public_key
+        if not offered:
+            offered = await self._link.signal.unless_abandoned(self._link.client.public_key())
         load_public_key(offered)  # refuse garbage before pinning it
         pinned = await self._inbox.pin_public_key(offered)
         if pinned != offered:
@@ -70,14 +75,16 @@ class Puller:
                 "print authorisations are still checked against the pinned key"
             )
             logger.error(message)
-            self._health.problem(message)
+            self._link.health.problem(message)
         self._key_checked = True
 
     async def pull_once(self) -> bool:
         """Fetch and apply one page; True when the page was full (more may be waiting)."""
         cursor = await self._inbox.get(CURSOR_KEY)
-        page = await self._client.decisions(cursor, PAGE_SIZE)
-        self._health.succeeded()
+        page = await self._link.signal.unless_abandoned(
+            self._link.client.decisions(cursor, PAGE_SIZE)
+        )
+        self._link.health.succeeded()
         if page.decisions or page.next != cursor:
             applied = await self._inbox.apply(page.decisions, page.next)
             if applied:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.outbox import ClaimedEntry, Outbox
-from ektp_sync.sync.client import BatchTooLarge, CentralClient, CentralError, CentralUnreachable
-from ektp_sync.sync.health import LinkMonitor
-from ektp_sync.sync.policy import RetryPolicy
+from ektp_sync.sync.client import (
+    BatchTooLarge,
+    CentralBusy,
+    CentralError,
+    CentralUnreachable,
+)
+from ektp_sync.sync.link import CentreLink
+from ektp_sync.sync.sizing import BatchSizer
+from ektp_sync.sync.stopping import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -19,19 +26,11 @@ logger = logging.getLogger(__name__)
 class Pusher:
     """Keeps up to `max_in_flight` batches travelling; network trouble only ever delays."""
 
-    def __init__(
-        self,
-        settings: LocalSettings,
-        outbox: Outbox,
-        client: CentralClient,
-        health: LinkMonitor,
-        policy: RetryPolicy,
-    ) -> None:
+    def __init__(self, settings: LocalSettings, outbox: Outbox, link: CentreLink) -> None:
         self._settings = settings
         self._outbox = outbox
-        self._client = client
-        self._health = health
-        self._policy = policy
+        self._link = link
+        self.sizer = BatchSizer(settings.batch_bytes, settings.batch_seconds)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -42,59 +41,69 @@ class Pusher:
         self._wake.set()
 
     async def run(self) -> None:
+        """Claim and send until the stop signal; then wait for the batches still travelling."""
         try:
-            while True:
+            while not self._link.signal.stopping:
                 await self._slots.acquire()
+                if self._link.signal.stopping:
+                    self._slots.release()
+                    break
+                if not self._link.breaker.admit():
+                    self._slots.release()
+                    wait = min(
+                        self._link.breaker.seconds_to_probe(), self._settings.idle_poll_seconds
+                    )
+                    await self._link.signal.sleep(wait, self._wake)
+                    continue
+                probe = self._link.breaker.probing
                 # cleared before looking, so a record queued during the claim is not missed
                 self._wake.clear()
-                try:
-                    batch = await self._outbox.claim(
-                        self._settings.batch_size,
-                        self._settings.batch_bytes,
-                        self._settings.lease_seconds,
-                    )
-                except Exception:
-                    self._slots.release()
-                    logger.exception("claiming from the outbox failed")
-                    await self._idle()
-                    continue
+                batch = await self._claim(1 if probe else self._settings.batch_size)
                 if not batch:
+                    if probe:
+                        self._link.breaker.unused_probe()
                     self._slots.release()
-                    await self._idle()
+                    await self._link.signal.sleep(self._settings.idle_poll_seconds, self._wake)
                     continue
                 self.leased.update(e.record_id for e in batch)
                 task = asyncio.create_task(self._deliver_and_free(batch))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         finally:
-            for task in list(self._tasks):
-                task.cancel()
+            # only reached by the stop signal, or by cancellation as the worker's last resort
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _idle(self) -> None:
+    async def _claim(self, size: int) -> list[ClaimedEntry]:
         try:
-            await asyncio.wait_for(self._wake.wait(), self._settings.idle_poll_seconds)
-        except TimeoutError:
-            pass
+            return await self._outbox.claim(
+                size, self.sizer.batch_bytes(), self._settings.lease_seconds
+            )
+        except Exception:
+            logger.exception("claiming from the outbox failed")
+            return []
 
     async def _deliver_and_free(self, batch: list[ClaimedEntry]) -> None:
-        self._health.in_flight_batches += 1
-        cancelled = False
+        self._link.health.in_flight_batches += 1
+        kept = False
         try:
             await self.deliver(batch)
-        except asyncio.CancelledError:
-            cancelled = True  # shutdown: the worker releases these leases itself
-            raise
+        except Abandoned:
+            kept = True  # shutdown: the worker releases these leases itself
         except Exception:
-            # a bug here must not leave the batch leased until the lease runs out
+            # a bug here must not leave the batch leased until the lease runs out, nor a probe
+            # unanswered (the breaker would wait for its outcome for ever)
+            self._link.breaker.failed()
             logger.exception("delivering a batch failed unexpectedly")
             try:
                 await self._retry(batch, "internal error while sending; see the node's log", None)
             except Exception:
                 logger.exception("could not reschedule the batch; its lease will expire")
+        except asyncio.CancelledError:
+            kept = True
+            raise
         finally:
-            self._health.in_flight_batches -= 1
-            if not cancelled:
+            self._link.health.in_flight_batches -= 1
+            if not kept:
                 self.leased.difference_update(e.record_id for e in batch)
             self._slots.release()
         self._wake.set()  # a slot is free: there may be more to send
@@ -102,9 +111,17 @@ class Pusher:
     async def deliver(self, batch: list[ClaimedEntry]) -> None:
         """Send one batch and settle each item; a 413 splits the batch in halves."""
         try:
-            response = await self._client.submit([self._item(e) for e in batch])
+            items = [self._item(e) for e in batch]
+            started = time.monotonic()
+            response = await self._link.signal.unless_abandoned(self._link.client.submit(items))
+            self.sizer.observe(
+                sum(e.size for e in batch),
+                time.monotonic() - started,
+                self._link.health.in_flight_batches,
+            )
         except BatchTooLarge as exc:
-            self._health.contacted()
+            self._link.health.contacted()
+            self._link.breaker.succeeded()
             if len(batch) == 1:
                 entry = batch[0]
                 await self._outbox.fail(
@@ -116,11 +133,18 @@ class Pusher:
             await self.deliver(batch[half:])
             return
         except CentralError as exc:
-            self._health.failed(exc.message, answered=not isinstance(exc, CentralUnreachable))
+            self._link.health.failed(exc.message, answered=not isinstance(exc, CentralUnreachable))
+            self._link.breaker.failed(exc.retry_after)
             logger.warning("batch of %d not delivered: %s", len(batch), exc.message)
-            await self._retry(batch, exc.message, exc.retry_after)
+            if isinstance(exc, (CentralUnreachable, CentralBusy)):
+                # the link or the centre's load is at fault, not these records: the breaker
+                # paces the link, so the records stay near the front instead of backing off
+                await self._retry(batch, exc.message, exc.retry_after, link_fault=True)
+            else:
+                await self._retry(batch, exc.message, exc.retry_after)
             return
-        self._health.succeeded()
+        self._link.health.succeeded()
+        self._link.breaker.succeeded()
         by_submission = {r.submission_id: r for r in response.results if r.submission_id}
         accepted: list[str] = []
         invalid: dict[str, str] = {}
@@ -139,11 +163,17 @@ class Pusher:
         await self._retry(unanswered, "centre's answer did not mention this record", None)
 
     async def _retry(
-        self, batch: Sequence[ClaimedEntry], error: str, retry_after: float | None
+        self,
+        batch: Sequence[ClaimedEntry],
+        error: str,
+        retry_after: float | None,
+        *,
+        link_fault: bool = False,
     ) -> None:
-        await self._outbox.retry_later(
-            [e.record_id for e in batch], error, lambda n: self._policy.delay(n, retry_after)
-        )
+        def delay(attempts: int) -> float:
+            return self._link.policy.delay(1 if link_fault else attempts, retry_after)
+
+        await self._outbox.retry_later([e.record_id for e in batch], error, delay)
 
     def _item(self, entry: ClaimedEntry) -> dict[str, Any]:
         return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -12,9 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ektp_sync.config import LocalSettings
 from ektp_sync.inbox import Inbox
 from ektp_sync.outbox import Outbox
-from ektp_sync.sync.client import CentralClient
-from ektp_sync.sync.health import LinkMonitor
-from ektp_sync.sync.policy import RetryPolicy
+from ektp_sync.sync.breaker import BreakerState
+from ektp_sync.sync.link import CentreLink
 from ektp_sync.sync.puller import Puller
 from ektp_sync.sync.pusher import Pusher
 
@@ -25,13 +23,15 @@ class SyncWorker:
     """Owns the client and both loops; the app only calls start, wake and stop."""
 
     def __init__(self, engine: AsyncEngine, settings: LocalSettings) -> None:
-        self.health = LinkMonitor(url=settings.central_url)
         self.outbox = Outbox(engine, owner=f"worker-{uuid.uuid4().hex[:12]}")
         self.inbox = Inbox(engine)
-        self._client = CentralClient(settings)
-        policy = RetryPolicy(settings.backoff_base, settings.backoff_cap)
-        self.pusher = Pusher(settings, self.outbox, self._client, self.health, policy)
-        self.puller = Puller(settings, self.inbox, self._client, self.health, policy)
+        self._link = CentreLink.of(settings)
+        self.health = self._link.health
+        self.breaker = self._link.breaker
+        self._grace = settings.shutdown_grace_seconds
+        self.pusher = Pusher(settings, self.outbox, self._link)
+        self.puller = Puller(settings, self.inbox, self._link)
+        self.breaker.on_close(self.pusher.wake)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -44,16 +44,40 @@ class SyncWorker:
             asyncio.create_task(self.puller.run(), name="ektp-puller"),
         ]
 
+    def held_back_because(self) -> str | None:
+        """Why queued records are not being sent right now, in an operator's words."""
+        if self.breaker.state is BreakerState.CLOSED:
+            return None
+        return (
+            f"circuit open: the centre failed {self.health.consecutive_failures} exchanges in a "
+            f"row ({self.health.last_error or 'no answer'}); one probe every "
+            f"{self.breaker.probe_interval:g}s, next in {self.breaker.seconds_to_probe():.0f}s"
+        )
+
     def wake(self) -> None:
         self.pusher.wake()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Stop claiming; let travelling batches finish for the grace period, then cut them."""
+        if self._link.client.closed:
+            return
+        self._link.signal.stop()
+        pending = await self._wait(self._grace)
+        if pending:
+            logger.info("shutdown: cutting %d exchanges still travelling", len(pending))
+            self._link.signal.abandon()
+            pending = await self._wait(10.0)
+        for task in pending:  # only a loop stuck outside its stop points gets here
+            logger.error("sync loop %s did not stop; cancelling it", task.get_name())
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         # batches cut short are given back now instead of waiting for their leases to expire
         await self.outbox.release(list(self.pusher.leased))
         self.pusher.leased.clear()
-        await self._client.aclose()
+        await self._link.client.aclose()
+
+    async def _wait(self, seconds: float) -> set[asyncio.Task[None]]:
+        if not self._tasks:
+            return set()
+        _, pending = await asyncio.wait(self._tasks, timeout=seconds)
+        return pending

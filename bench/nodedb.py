@@ -1,0 +1,136 @@
+"""Office-node databases filled directly (bulk SQL), for benchmarks that need a big backlog fast.
+
+The rows are what `RecordService.record` writes (a queued record and its outbox entry, the
+record's JSON as validated by the wire schema); only the route through HTTP is skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateIndex
+
+from ektp_sync.domain.states import RecordState
+from ektp_sync.node_tables import create_tables, metadata
+from ektp_sync.storage import create_engine
+from ektp_sync.synth import SyntheticResident, generate
+from ektp_sync.wire import ResidentRecord
+
+CHUNK = 5_000
+
+
+def distinct_residents(
+    count: int, seed: int = 0, attachment_bytes: int = 0
+) -> list[dict[str, object]]:
+    """`count` residents with distinct NIKs and unrelated templates (all expected approved)."""
+    total = count + count // 4 + 8  # synth plants a fifth as duplicates; keep only phase 1
+    residents: list[SyntheticResident] = generate(
+        total, seed=seed, attachment_bytes=attachment_bytes
+    )
+    people = [r.record for r in residents if r.phase == 1]
+    if len(people) < count:
+        raise RuntimeError(f"synth gave {len(people)} distinct residents, wanted {count}")
+    return people[:count]
+
+
+def _payloads(people: list[dict[str, object]]) -> Iterator[str]:
+    for person in people:
+        resident = ResidentRecord.model_validate(person)
+        yield json.dumps(resident.model_dump(mode="json"), separators=(",", ":"))
+
+
+async def create_node_db(path: Path) -> str:
+    """An empty office-node database at `path`, made by the node's own migrations; its URL."""
+    url = f"sqlite:///{path}"  # a path in a fresh directory: the database must not exist yet
+    engine = create_engine(url)
+    try:
+        await create_tables(engine)
+    finally:
+        await engine.dispose()
+    return url
+
+
+def add_missing_indexes(path: Path) -> list[str]:
+    """Create indexes that `node_tables` declares but the migrated database lacks; their names.
+
+    Shows what an index does before its migration revision exists (reported as such).
+    """
+    with sqlite3.connect(path) as db:
+        present = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        }
+        added = []
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                if index.name not in present:
+                    db.execute(str(CreateIndex(index).compile(dialect=sqlite.dialect())))
+                    added.append(str(index.name))
+    return added
+
+
+def fill_backlog(path: Path, people: list[dict[str, object]], office_code: str = "6172") -> None:
+    """Queue every resident in `people` at once: records `queued`, outbox entries due now."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
+    base_ms = time.time_ns() // 1_000_000
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        record_rows: list[tuple[object, ...]] = []
+        outbox_rows: list[tuple[object, ...]] = []
+        for i, (person, payload) in enumerate(zip(people, _payloads(people), strict=True)):
+            record_id = f"{base_ms:012x}{i:012x}"
+            size = len(payload.encode("utf-8"))
+            record_rows.append(
+                (
+                    record_id,
+                    person["nik"],
+                    RecordState.QUEUED.value,
+                    f"{office_code}-{os.urandom(16).hex()}",
+                    payload,
+                    size,
+                    0,
+                    stamp,
+                    stamp,
+                )
+            )
+            outbox_rows.append((record_id, stamp, stamp, 0, size))
+            if len(record_rows) >= CHUNK:
+                _insert(db, record_rows, outbox_rows)
+        _insert(db, record_rows, outbox_rows)
+
+
+def _insert(
+    db: sqlite3.Connection,
+    record_rows: list[tuple[object, ...]],
+    outbox_rows: list[tuple[object, ...]],
+) -> None:
+    db.executemany(
+        "INSERT INTO records (id, nik, state, submission_id, payload, payload_bytes, attempts,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        record_rows,
+    )
+    db.executemany(
+        "INSERT INTO outbox (record_id, enqueued_at, next_attempt_at, attempts, payload_bytes)"
+        " VALUES (?, ?, ?, ?, ?)",
+        outbox_rows,
+    )
+    db.commit()
+    record_rows.clear()
+    outbox_rows.clear()
+
+
+def rss_mib(pid: int | str = "self") -> tuple[float, float]:
+    """(current, peak) resident set size of a process in MiB, from /proc (Linux)."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)

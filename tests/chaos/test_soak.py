@@ -1,0 +1,36 @@
+"""The chaos soak in CI: every guarantee of docs/guarantees.md, on SQLite and on PostgreSQL.
+
+Size: EKTP_CHAOS_RECORDS records (default below) with seed EKTP_CHAOS_SEED; `python -m
+tests.chaos` runs the same soak alone with any seed and size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from .soak import SoakConfig, run_soak
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+#: 2,000 records as the issue asks; see docs/guarantees.md for how long a run takes here
+RECORDS = int(os.environ.get("EKTP_CHAOS_RECORDS", "2000"))
+SEED = int(os.environ.get("EKTP_CHAOS_SEED", "20261129"))
+
+
+async def test_chaos_soak_loses_nothing_doubles_nothing_and_decides_by_the_truth(
+    db_factory: Callable[[], Awaitable[str]], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    backend = str(request.node.callspec.params["db_factory"])
+    config = SoakConfig(seed=SEED, records=RECORDS, office_kills=3, centre_restarts=1)
+    report = await run_soak(config, tmp_path, await db_factory(), await db_factory(), backend)
+    print(report.summary())  # the numbers belong in the log of every CI run
+    assert report.office_kills >= 3 and report.centre_restarts >= 1, report.summary()
+    assert sum(report.faults.values()) > 0, report.summary()
+    assert report.recorded == RECORDS, report.summary()
+    for guarantee, problems in report.violations.items():
+        assert not problems, f"guarantee {guarantee} violated:\n{report.summary()}"
+    assert report.violations, "the guarantees were never checked"

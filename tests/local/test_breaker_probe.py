@@ -1,0 +1,76 @@
+"""A breaker probe that fails in an unexpected way must not hold the breaker half-open.
+
+Found by the rain-fade test: on a connection reset right after connect, httpcore raised
+`AttributeError: 'NoneType' object has no attribute 'getpeername'` in the puller's probe; the
+breaker never heard of the outcome and refused everyone for good. Now the client counts any
+failure of the exchange as the link's, and the loops report unexpected errors to the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any, cast
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ektp_sync.config import LocalSettings
+from ektp_sync.inbox import Inbox
+from ektp_sync.sync.breaker import BreakerState, CircuitBreaker
+from ektp_sync.sync.client import CentralClient
+from ektp_sync.sync.health import LinkMonitor
+from ektp_sync.sync.link import CentreLink
+from ektp_sync.sync.policy import RetryPolicy
+from ektp_sync.sync.puller import Puller
+from ektp_sync.testing import eventually
+
+
+class _Inbox:
+    """Just enough of the inbox for the puller: no cursor yet, the key pins, pages apply."""
+
+    async def get(self, key: str) -> str | None:
+        return None
+
+    async def pin_public_key(self, key_b64: str) -> str:
+        return key_b64
+
+    async def apply(self, decisions: Any, next_cursor: str) -> int:
+        return 0
+
+
+async def test_a_probe_failing_unexpectedly_does_not_stall_the_link(tmp_path: Any) -> None:
+    calls = 0
+
+    def centre(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # what httpcore raised on a connection reset right after connect
+            raise AttributeError("'NoneType' object has no attribute 'getpeername'")
+        return httpx.Response(200, json={"decisions": [], "next": "0"})
+
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    settings = LocalSettings(
+        data_dir=tmp_path,
+        central_url="http://centre.invalid",
+        central_public_key=base64.b64encode(key).decode(),
+        decisions_poll_seconds=0.05,
+    )
+    client = CentralClient(settings, transport=httpx.MockTransport(centre))
+    breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
+    breaker.failed()  # the link has been failing: the next request is a probe
+    link = CentreLink(
+        client, LinkMonitor(url=settings.central_url), RetryPolicy(0.05, 0.1), breaker
+    )
+    # duck-typed inbox: the puller uses only these three methods
+    puller = Puller(settings, cast(Inbox, _Inbox()), link)
+    task = asyncio.create_task(puller.run())
+    try:
+        # the link works from the second request on: the puller must get to send it
+        await eventually(lambda: calls >= 2, timeout=5, message="a request after the failed probe")
+        await eventually(lambda: breaker.state is BreakerState.CLOSED, timeout=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()

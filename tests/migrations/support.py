@@ -1,0 +1,74 @@
+"""Helpers of the migration tests: the schemas, the CLI as a subprocess, a DDL fingerprint."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from types import ModuleType
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+# the apps import every module that puts a table on a schema's MetaData (e.g. history_tables),
+# so comparisons with the migrated database see all the tables the servers use
+import central_server.app  # noqa: F401
+import local_server.app  # noqa: F401
+from central_server.tables import SCHEMA as CENTRAL
+from ektp_sync.migrations import Schema, alembic_config
+from ektp_sync.node_tables import SCHEMA as LOCAL
+
+SCHEMAS = {"central": CENTRAL, "local": LOCAL}
+
+
+def migrate_cli(schema: Schema, db_url: str) -> subprocess.CompletedProcess[str]:
+    """`ektp-sync <server> migrate --db URL` in a process of its own, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ektp_sync", schema.name, "migrate", "--db", db_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def baseline(schema: Schema) -> ModuleType:
+    script = ScriptDirectory.from_config(alembic_config(schema)).get_revision(schema.baseline)
+    assert script is not None
+    return script.module
+
+
+def ddl_fingerprint(conn: Connection, tables: set[str]) -> set[tuple[str, ...]]:
+    """Every column, constraint and index of `tables` as the database itself prints them.
+
+    Each row starts with its table's name.
+    Stricter than Alembic's comparison: index predicates, ON DELETE, serial defaults and
+    constraint names all count, which is what "the migrations make exactly what create_all
+    made" needs.
+    """
+    if conn.dialect.name == "sqlite":
+        rows = conn.execute(text("SELECT type, name, tbl_name, sql FROM sqlite_master")).all()
+        return {
+            (table, kind, name, re.sub(r"\s+", " ", sql or ""))
+            for kind, name, table, sql in rows
+            if table in tables
+        }
+    columns = conn.execute(
+        text(
+            "SELECT table_name, column_name, data_type, coalesce(character_maximum_length, 0), "
+            "is_nullable, coalesce(column_default, '') FROM information_schema.columns "
+            "WHERE table_schema = 'public'"
+        )
+    ).all()
+    constraints = conn.execute(
+        text(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE connamespace = 'public'::regnamespace"
+        )
+    ).all()
+    indexes = conn.execute(
+        text("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")
+    ).all()
+    return {
+        tuple(str(v) for v in row) for row in (*columns, *constraints, *indexes) if row[0] in tables
+    }
