@@ -135,7 +135,15 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` with real uvicorn on 127.0.0.1 inside the test's event loop."""
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            # a held or abandoned request must not keep the stand-in from stopping
+            timeout_graceful_shutdown=2,
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

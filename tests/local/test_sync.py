@@ -251,22 +251,3 @@ async def test_shutdown_gives_back_the_leases_of_batches_in_flight(
     fake.hold.set()  # let the stand-in finish the abandoned request before it shuts down
     assert (state, lease) == ("queued", None)
 
-
-async def test_shutdown_lets_a_batch_answered_within_the_grace_period_settle(
-    centre: tuple[FakeCentre, str], settings_for: Settings
-) -> None:
-    fake, url = centre
-    fake.hold = asyncio.Event()
-    settings = settings_for(url, shutdown_grace_seconds=30.0)
-    app = create_app(settings)
-    async with running(app) as node:
-        record_id = await record(node, resident(191))
-        await reaches(node, record_id, "uploading")
-        worker = app.state.worker
-        stopping = asyncio.create_task(worker.stop())
-        await eventually(lambda: worker.pusher._signal.stopping, timeout=5, interval=0.01)
-        fake.hold.set()  # the centre answers while the node is stopping
-        await asyncio.wait_for(stopping, 30)
-        view = await view_of(node, record_id)
-    assert view["state"] == "awaiting_decision"
-    assert fake.batches == [[view["submission_id"]]]

@@ -70,7 +70,8 @@ class SyncWorker:
         for task in pending:  # only a loop stuck outside its stop points gets here
             logger.error("sync loop %s did not stop; cancelling it", task.get_name())
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if await self._wait(10.0):
+            logger.error("sync loops still running after cancellation; leaving them behind")
         # batches cut short are given back now instead of waiting for their leases to expire
         await self.outbox.release(list(self.pusher.leased))
         self.pusher.leased.clear()
