@@ -250,4 +250,3 @@ async def test_shutdown_gives_back_the_leases_of_batches_in_flight(
         await engine.dispose()
     fake.hold.set()  # let the stand-in finish the abandoned request before it shuts down
     assert (state, lease) == ("queued", None)
-
