@@ -9,7 +9,7 @@ import pytest
 
 from ektp_sync.launch import Deployment
 from ektp_sync.synth import generate
-from ektp_sync.testing import CentreAdmin, OfficeClient
+from ektp_sync.testing import CentreAdmin, OfficeClient, assert_delivered_once
 
 #: the `started` fixture of conftest.py: start a deployment, get it with office and admin clients
 Started = Callable[..., Awaitable[tuple[Deployment, dict[str, OfficeClient], CentreAdmin]]]
@@ -45,3 +45,13 @@ async def queued_and_retried(office: OfficeClient, ids: Sequence[str], attempts:
         and max(r["attempts"] for r in records) >= attempts
         and all(r["last_error"] for r in tried)
     )
+
+
+async def each_enrolled_once(
+    d: Deployment, office: OfficeClient, admin: CentreAdmin, ids: Sequence[str]
+) -> None:
+    """Every record delivered under its own submission_id, each a new identity, none twice."""
+    await assert_delivered_once(d, office, ids)
+    stats = await admin.stats()
+    assert stats["enrollments"] == stats["identities"] == len(ids)
+    assert stats["by_reason"] == {"new_identity": len(ids)}
