@@ -17,6 +17,7 @@ from central_server.dedup.worker import DedupWorker
 from central_server.errors_http import install_error_handlers
 from central_server.routes import office_router, public_router
 from central_server.state import CentralState
+from central_server.waiting import closing_on_exit_signal
 from ektp_sync.config import CentralSettings
 from ektp_sync.signing import Signer
 from ektp_sync.storage import create_engine
@@ -66,7 +67,8 @@ def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = No
             loaded = await dedup.load_gallery()
             logger.info("gallery loaded with %d identities", loaded)
             worker_task = asyncio.create_task(DedupWorker(state, dedup).run(), name="dedup")
-            yield
+            with closing_on_exit_signal(state.closing):
+                yield
         finally:
             if worker_task is not None:
                 worker_task.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 
@@ -10,10 +11,13 @@ from sqlalchemy import select
 from central_server.errors import InvalidRequest
 from central_server.state import CentralState
 from central_server.tables import decision_log
+from central_server.waiting import RECHECK_SECONDS
 from ektp_sync.wire import Authorisation, Decision, DecisionsPage
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: the longest an office may ask the feed to hold an empty answer (`wait`), in seconds
+MAX_WAIT_SECONDS = 30.0
 
 
 def encode_cursor(seq: int) -> str:
@@ -37,9 +41,25 @@ def decode_cursor(cursor: str | None) -> int:
 
 
 async def decisions_after(
-    state: CentralState, office_code: str, cursor: str | None, limit: int
+    state: CentralState, office_code: str, cursor: str | None, limit: int, wait: float = 0.0
 ) -> DecisionsPage:
+    """The next page; with `wait`, an empty page is held back until a decision comes or the
+    wait ends (long poll), so the office learns of a decision as soon as it is committed."""
     after = decode_cursor(cursor)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        ticket = state.decided.ticket()
+        page = await _page(state, office_code, cursor, after, limit)
+        remaining = deadline - loop.time()
+        if page.decisions or remaining <= 0 or state.closing.is_set():
+            return page
+        await state.decided.wait(ticket, state.closing, min(remaining, RECHECK_SECONDS))
+
+
+async def _page(
+    state: CentralState, office_code: str, cursor: str | None, after: int, limit: int
+) -> DecisionsPage:
     async with state.engine.connect() as conn:
         rows = (
             await conn.execute(

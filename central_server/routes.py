@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from central_server.auth import Office, State
 from central_server.body import read_json
-from central_server.feed import DEFAULT_LIMIT, MAX_LIMIT, decisions_after
+from central_server.feed import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECONDS, decisions_after
 from central_server.intake import intake, shed_load
 from central_server.queries import enrollment_view
 from ektp_sync.body_limits import body_validation_error
@@ -50,8 +50,10 @@ async def get_decisions(
     state: State,
     after: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0.0,
 ) -> DecisionsPage:
-    return await decisions_after(state, office, after, limit)
+    """`wait` (an addition to the contract): hold an empty answer up to that many seconds."""
+    return await decisions_after(state, office, after, limit, wait)
 
 
 @office_router.get("/enrollments/{submission_id}", response_model=EnrollmentView)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from central_server.body import BodyLimits
 from central_server.dedup.gallery import Gallery
 from central_server.faults import FaultInjector
+from central_server.waiting import Pulse
 from ektp_sync.config import CentralSettings
 from ektp_sync.signing import Signer
 
@@ -27,3 +28,7 @@ class CentralState:
     #: serialises this process's gallery users (worker and adjudication); the database lock
     #: does the same across processes
     dedup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: pulsed after every commit of decisions: long polls of the feed answer at once
+    decided: Pulse = field(default_factory=Pulse)
+    #: set when the process is asked to exit: long polls answer now, not at their deadline
+    closing: asyncio.Event = field(default_factory=asyncio.Event)

@@ -60,6 +60,7 @@ class DedupEngine:
                 # identities added in a transaction that did not commit must not stay matchable
                 gallery.rollback(mark)
                 raise
+        self._state.decided.pulse()  # committed: offices waiting on the feed get them now
 
     async def _catch_up(self, conn: AsyncConnection) -> int:
         """Add identities enrolled since we last looked (by any process); ids only grow."""

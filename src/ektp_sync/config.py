@@ -85,6 +85,14 @@ class LocalSettings(ServerSettings):
     lease_seconds: float = 180.0
     idle_poll_seconds: float = 1.0
     decisions_poll_seconds: float = 1.0
+    #: long poll: how long the centre may hold GET /decisions open while it has nothing new
+    #: (at most half the request timeout, so a held poll is never taken for a dead link)
+    decisions_wait_seconds: float = 10.0
+
+    @property
+    def decisions_wait(self) -> float:
+        return max(0.0, min(self.decisions_wait_seconds, self.request_timeout / 2))
+
     gzip_min_bytes: int = 1024
     breaker_threshold: int = 3
     breaker_probe_seconds: float = 5.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.inbox import CURSOR_KEY, Inbox
@@ -23,13 +23,15 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def add(engine: AsyncEngine, record_id: str, state: str, queued: bool) -> None:
+async def add(
+    engine: AsyncEngine, record_id: str, state: str, queued: bool, nik: str | None = None
+) -> None:
     now = utcnow()
     async with engine.begin() as conn:
         await conn.execute(
             records.insert().values(
                 id=record_id,
-                nik="6172010605900001" if record_id == "a" else "6172010605900002",
+                nik=nik or ("6172010605900001" if record_id == "a" else "6172010605900002"),
                 state=state,
                 submission_id=f"sub-{record_id}",
                 payload="{}",
@@ -85,6 +87,39 @@ async def test_a_decision_overtaking_the_upload_removes_the_queue_entry(
     assert await state_of(engine, "b") == ("approved", "reissue")
     async with engine.connect() as conn:
         assert (await conn.execute(select(outbox))).all() == []
+
+
+async def test_a_page_costs_the_same_few_statements_however_many_decisions_it_holds(
+    engine: AsyncEngine,
+) -> None:
+    states = ["queued", "uploading", "awaiting_decision", "review", "printed"]
+    for n in range(40):
+        await add(engine, f"r{n:02d}", states[n % 5], queued=n % 5 < 2, nik=f"61720106059{n:05d}")
+    # r02 waits for a decision: review, and its adjudication, arrive in the same page
+    page = [decision("sub-r02", "review", "possible_duplicate")]
+    page += [decision(f"sub-r{n:02d}", "approved", "new_identity") for n in range(40) if n != 2]
+    page += [decision("sub-r02", "rejected", "duplicate_identity")]
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        applied = await Inbox(engine).apply(page, "next")
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    # every record but the 8 printed ones moves; r02 twice
+    assert applied == 32 + 1
+    assert await state_of(engine, "r02") == ("rejected", "duplicate_identity")
+    assert await state_of(engine, "r03") == ("approved", "new_identity")
+    assert await state_of(engine, "r01") == ("approved", "new_identity")
+    assert await state_of(engine, "r04") == ("printed", None)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(outbox))).all() == []
+    # select, lock queue entries, lock records, update, delete, cursor (read + maybe insert),
+    # plus BEGIN on SQLite: a constant, where one round trip per decision made 200
+    assert len(statements) <= 9, statements
 
 
 async def test_the_first_pinned_key_stays(engine: AsyncEngine) -> None:

@@ -169,10 +169,13 @@ class CentralClient:
         response = await self._request("POST", "/enrollments", content=body, headers=headers)
         return _parse(IntakeResponse, response)
 
-    async def decisions(self, after: str | None, limit: int) -> DecisionsPage:
-        params: dict[str, str | int] = {"limit": limit}
+    async def decisions(self, after: str | None, limit: int, wait: float = 0.0) -> DecisionsPage:
+        """One page of the feed; `wait` lets the centre hold an empty answer that long."""
+        params: dict[str, str | int | float] = {"limit": limit}
         if after is not None:
             params["after"] = after
+        if wait > 0:
+            params["wait"] = wait
         response = await self._request("GET", "/decisions", params=params)
         return _parse(DecisionsPage, response)
 

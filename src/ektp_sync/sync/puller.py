@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.inbox import CURSOR_KEY, Inbox
@@ -35,12 +36,15 @@ class Puller:
                 continue
             try:
                 await self.check_key()
-                more = await self.pull_once()
+                started = time.monotonic()
+                got = await self.pull_once()
                 failures = 0
                 self._link.breaker.succeeded()
-                if more:
-                    continue  # a full page: the feed has more right now
-                delay = self._settings.decisions_poll_seconds
+                if got:
+                    continue  # the feed is moving: ask again, the centre holds it if empty
+                # an empty answer came after the centre's long poll; a centre that does not
+                # hold answers (no `wait`) is asked no more than once per poll interval
+                delay = self._settings.decisions_poll_seconds - (time.monotonic() - started)
             except Abandoned:
                 return
             except CentralError as exc:
@@ -78,15 +82,16 @@ class Puller:
             self._link.health.problem(message)
         self._key_checked = True
 
-    async def pull_once(self) -> bool:
-        """Fetch and apply one page; True when the page was full (more may be waiting)."""
+    async def pull_once(self) -> int:
+        """Fetch and apply one page (held by the centre up to the long-poll wait while the
+        feed is empty); return how many decisions it held."""
         cursor = await self._inbox.get(CURSOR_KEY)
-        page = await self._link.signal.unless_abandoned(
-            self._link.client.decisions(cursor, PAGE_SIZE)
+        page = await self._link.signal.unless_stopping(
+            self._link.client.decisions(cursor, PAGE_SIZE, self._settings.decisions_wait)
         )
         self._link.health.succeeded()
         if page.decisions or page.next != cursor:
             applied = await self._inbox.apply(page.decisions, page.next)
             if applied:
                 logger.info("applied %d decisions from the centre", applied)
-        return len(page.decisions) >= PAGE_SIZE
+        return len(page.decisions)

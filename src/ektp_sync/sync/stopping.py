@@ -52,8 +52,16 @@ class StopSignal:
 
     async def unless_abandoned(self, awaitable: Awaitable[T]) -> T:
         """Await a network exchange, or raise `Abandoned` if the node gives up on it first."""
+        return await self._cut_by(self._abandon, awaitable)
+
+    async def unless_stopping(self, awaitable: Awaitable[T]) -> T:
+        """Await an exchange that is safe to drop at once (it changes nothing at the centre,
+        e.g. a long poll of the decisions feed), or raise `Abandoned` when the stop begins."""
+        return await self._cut_by(self._stopping, awaitable)
+
+    async def _cut_by(self, event: asyncio.Event, awaitable: Awaitable[T]) -> T:
         work = asyncio.ensure_future(awaitable)
-        cut = asyncio.ensure_future(self._abandon.wait())
+        cut = asyncio.ensure_future(event.wait())
         try:
             await asyncio.wait({work, cut}, return_when="FIRST_COMPLETED")
         except asyncio.CancelledError:
