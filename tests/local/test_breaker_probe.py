@@ -74,3 +74,43 @@ async def test_a_probe_failing_unexpectedly_does_not_stall_the_link(tmp_path: An
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.aclose()
+
+
+async def test_the_puller_asks_again_as_soon_as_the_link_is_back(tmp_path: Any) -> None:
+    """Link faults are paced by the breaker, not by a backoff of the puller's own: a puller
+    that backed off for minutes during an outage slept through the drain that followed."""
+    link_up = False
+    pulls = 0
+
+    def centre(request: httpx.Request) -> httpx.Response:
+        nonlocal pulls
+        if not link_up:
+            raise httpx.ConnectError("connection refused")
+        pulls += 1
+        return httpx.Response(200, json={"decisions": [], "next": "0"})
+
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    settings = LocalSettings(
+        data_dir=tmp_path,
+        central_url="http://centre.invalid",
+        central_public_key=base64.b64encode(key).decode(),
+        decisions_poll_seconds=0.05,
+    )
+    client = CentralClient(settings, transport=httpx.MockTransport(centre))
+    breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
+    # a backoff policy of hours: if the puller used it for link faults it would not come back
+    link = CentreLink(
+        client, LinkMonitor(url=settings.central_url), RetryPolicy(3600, 7200), breaker
+    )
+    puller = Puller(settings, cast(Inbox, _Inbox()), link)
+    breaker.on_close(puller.wake)
+    task = asyncio.create_task(puller.run())
+    try:
+        await eventually(lambda: link.health.consecutive_failures >= 5, timeout=10)
+        link_up = True
+        await eventually(lambda: pulls >= 1, timeout=10, message="a pull after the link came back")
+        assert breaker.state is BreakerState.CLOSED
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()

@@ -132,9 +132,7 @@ async def test_seeded_runs_replay(echo: str) -> None:
             windows = [outage.schedule.window(i) for i in range(5)]
             # windows are absolute (monotonic clock); relative to the origin they differ between
             # runs only by float rounding, so compare them to the microsecond
-            return draws, [
-                (round(w.start - origin, 6), round(w.end - origin, 6)) for w in windows
-            ]
+            return draws, [(round(w.start - origin, 6), round(w.end - origin, 6)) for w in windows]
 
     assert await run(11) == await run(11)
     assert await run(11) != await run(12)

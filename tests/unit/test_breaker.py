@@ -27,6 +27,8 @@ def test_opens_after_threshold_and_lets_one_probe_per_interval() -> None:
     assert breaker.admit()  # the probe
     assert breaker.state is BreakerState.HALF_OPEN
     assert not breaker.admit()  # nobody else while it is out
+    # and nobody spins waiting for it: the wait is a whole interval (the close wakes them)
+    assert breaker.seconds_to_probe() == 10
     breaker.failed()
     assert breaker.state is BreakerState.OPEN
     assert not breaker.admit()

@@ -58,9 +58,15 @@ class CircuitBreaker:
         return self.state is BreakerState.HALF_OPEN
 
     def seconds_to_probe(self) -> float:
-        """How long until a request may pass (0 when closed)."""
+        """How long until a request may pass (0 when closed).
+
+        While a probe is out nothing may pass until its outcome: waiters sleep a whole interval
+        (the close wakes them through `on_close`) instead of spinning on a zero wait.
+        """
         if self.state is BreakerState.CLOSED:
             return 0.0
+        if self.state is BreakerState.HALF_OPEN:
+            return self.probe_interval
         return max(0.0, self._probe_at - self._clock())
 
     def succeeded(self) -> None:

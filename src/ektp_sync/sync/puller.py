@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.inbox import CURSOR_KEY, Inbox
 from ektp_sync.signing import load_public_key
-from ektp_sync.sync.client import CentralError, CentralUnreachable
+from ektp_sync.sync.client import CentralBusy, CentralError, CentralUnreachable
 from ektp_sync.sync.link import CentreLink
 from ektp_sync.sync.stopping import Abandoned
 
@@ -25,14 +26,18 @@ class Puller:
         self._inbox = inbox
         self._link = link
         self._key_checked = False
+        self._wake = asyncio.Event()
 
     async def run(self) -> None:
         """Poll the feed until the stop signal; an exchange cut short by shutdown is dropped."""
         failures = 0
         while not self._link.signal.stopping:
+            self._wake.clear()
             if not self._link.breaker.admit():
                 wait = self._link.breaker.seconds_to_probe()
-                await self._link.signal.sleep(min(wait, self._settings.decisions_poll_seconds))
+                await self._link.signal.sleep(
+                    min(wait, self._settings.decisions_poll_seconds), self._wake
+                )
                 continue
             try:
                 await self.check_key()
@@ -47,11 +52,17 @@ class Puller:
                 delay = self._settings.decisions_poll_seconds - (time.monotonic() - started)
             except Abandoned:
                 return
-            except CentralError as exc:
-                failures += 1
+            except (CentralUnreachable, CentralBusy) as exc:
+                # the link or the centre's load: the breaker paces the link for both loops and
+                # wakes us when it closes; a backoff of our own would sleep through the recovery
                 self._link.health.failed(
                     exc.message, answered=not isinstance(exc, CentralUnreachable)
                 )
+                self._link.breaker.failed(exc.retry_after)
+                delay = max(self._settings.decisions_poll_seconds, exc.retry_after or 0.0)
+            except CentralError as exc:
+                failures += 1
+                self._link.health.failed(exc.message, answered=True)
                 self._link.breaker.failed(exc.retry_after)
                 delay = max(
                     self._settings.decisions_poll_seconds,
@@ -62,7 +73,11 @@ class Puller:
                 self._link.breaker.failed()  # a probe that ends this way must not hold the breaker
                 logger.exception("pulling decisions failed unexpectedly")
                 delay = self._link.policy.delay(failures)
-            await self._link.signal.sleep(delay)
+            await self._link.signal.sleep(delay, self._wake)
+
+    def wake(self) -> None:
+        """The breaker closed: the centre answers again, ask for decisions now."""
+        self._wake.set()
 
     async def check_key(self) -> None:
         """Pin the centre's public key once; a different key later is refused, loudly."""

@@ -171,7 +171,12 @@ class Pusher:
         link_fault: bool = False,
     ) -> None:
         def delay(attempts: int) -> float:
-            return self._link.policy.delay(1 if link_fault else attempts, retry_after)
+            if link_fault:
+                # due again at once (or at the centre's Retry-After): a reset on a link that
+                # answers is usually over by the next try, and a dead link opens the breaker,
+                # which then lets one probe through per interval
+                return retry_after or 0.0
+            return self._link.policy.delay(attempts, retry_after)
 
         await self._outbox.retry_later([e.record_id for e in batch], error, delay)
 

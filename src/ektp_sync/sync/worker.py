@@ -32,6 +32,7 @@ class SyncWorker:
         self.pusher = Pusher(settings, self.outbox, self._link)
         self.puller = Puller(settings, self.inbox, self._link)
         self.breaker.on_close(self.pusher.wake)
+        self.breaker.on_close(self.puller.wake)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
