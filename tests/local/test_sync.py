@@ -250,3 +250,34 @@ async def test_shutdown_gives_back_the_leases_of_batches_in_flight(
         await engine.dispose()
     fake.hold.set()  # let the stand-in finish the abandoned request before it shuts down
     assert (state, lease) == ("queued", None)
+
+
+async def test_shutdown_lets_a_batch_answered_within_the_grace_period_settle(
+    centre: tuple[FakeCentre, str], settings_for: Settings
+) -> None:
+    fake, url = centre
+    fake.hold = asyncio.Event()
+    settings = settings_for(url, shutdown_grace_seconds=30)
+    app = create_app(settings)
+    lifespan = running(app)
+    node = await lifespan.__aenter__()
+    try:
+        record_id = await record(node, resident(191))
+        await reaches(node, record_id, "uploading")
+    finally:
+        # the lifespan's end stops the worker (once: the lifespan is the only one to stop it)
+        stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
+    await eventually(lambda: app.state.worker.stopping, timeout=10)
+    fake.hold.set()  # the centre answers while the node is in its grace period
+    await stopping
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            state = (
+                await conn.execute(select(records.c.state).where(records.c.id == record_id))
+            ).scalar_one()
+            queued = (await conn.execute(select(outbox.c.record_id))).all()
+    finally:
+        await engine.dispose()
+    # acknowledged, not released: the answer that came in the grace period was kept
+    assert (state, queued) == ("awaiting_decision", [])

@@ -58,6 +58,10 @@ class SyncWorker:
     def wake(self) -> None:
         self.pusher.wake()
 
+    @property
+    def stopping(self) -> bool:
+        return self._link.signal.stopping
+
     async def stop(self) -> None:
         """Stop claiming; let travelling batches finish for the grace period, then cut them."""
         if self._link.client.closed:
