@@ -95,7 +95,7 @@ class LocalSettings(ServerSettings):
 
     gzip_min_bytes: int = 1024
     breaker_threshold: int = 3
-    breaker_probe_seconds: float = 5.0
+    breaker_probe_seconds: float = 2.0
     shutdown_grace_seconds: float = 5.0
 
     @model_validator(mode="after")
