@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import httpx
@@ -40,6 +42,40 @@ class _Inbox:
         return 0
 
 
+@contextlib.asynccontextmanager
+async def pulling(
+    tmp_path: Any,
+    centre: Callable[[httpx.Request], httpx.Response],
+    policy: RetryPolicy,
+    *,
+    link_was_failing: bool = False,
+) -> AsyncIterator[tuple[CentreLink, CircuitBreaker]]:
+    """A puller running against `centre` (a mock transport) through a breaker of threshold 1;
+    `link_was_failing` opens the breaker first, so the puller's first request is a probe."""
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    settings = LocalSettings(
+        data_dir=tmp_path,
+        central_url="http://centre.invalid",
+        central_public_key=base64.b64encode(key).decode(),
+        decisions_poll_seconds=0.05,
+    )
+    client = CentralClient(settings, transport=httpx.MockTransport(centre))
+    breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
+    if link_was_failing:
+        breaker.failed()
+    link = CentreLink(client, LinkMonitor(url=settings.central_url), policy, breaker)
+    # duck-typed inbox: the puller uses only these three methods
+    puller = Puller(settings, cast(Inbox, _Inbox()), link)
+    breaker.on_close(puller.wake)  # as the worker wires it
+    task = asyncio.create_task(puller.run())
+    try:
+        yield link, breaker
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+
+
 async def test_a_probe_failing_unexpectedly_does_not_stall_the_link(tmp_path: Any) -> None:
     calls = 0
 
@@ -50,30 +86,12 @@ async def test_a_probe_failing_unexpectedly_does_not_stall_the_link(tmp_path: An
             raise AttributeError("'NoneType' object has no attribute 'getpeername'")
         return httpx.Response(200, json={"decisions": [], "next": "0"})
 
-    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    settings = LocalSettings(
-        data_dir=tmp_path,
-        central_url="http://centre.invalid",
-        central_public_key=base64.b64encode(key).decode(),
-        decisions_poll_seconds=0.05,
-    )
-    client = CentralClient(settings, transport=httpx.MockTransport(centre))
-    breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
-    breaker.failed()  # the link has been failing: the next request is a probe
-    link = CentreLink(
-        client, LinkMonitor(url=settings.central_url), RetryPolicy(0.05, 0.1), breaker
-    )
-    # duck-typed inbox: the puller uses only these three methods
-    puller = Puller(settings, cast(Inbox, _Inbox()), link)
-    task = asyncio.create_task(puller.run())
-    try:
-        # the link works from the second request on: the puller must get to send it
+    policy = RetryPolicy(0.05, 0.1)
+    async with pulling(tmp_path, centre, policy, link_was_failing=True) as (_, breaker):
+        # the first request is a probe; the link works from the second request on: the
+        # puller must get to send it
         await eventually(lambda: calls >= 2, timeout=5, message="a request after the failed probe")
         await eventually(lambda: breaker.state is BreakerState.CLOSED, timeout=5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.aclose()
 
 
 async def test_the_puller_asks_again_as_soon_as_the_link_is_back(tmp_path: Any) -> None:
@@ -89,28 +107,9 @@ async def test_the_puller_asks_again_as_soon_as_the_link_is_back(tmp_path: Any) 
         pulls += 1
         return httpx.Response(200, json={"decisions": [], "next": "0"})
 
-    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    settings = LocalSettings(
-        data_dir=tmp_path,
-        central_url="http://centre.invalid",
-        central_public_key=base64.b64encode(key).decode(),
-        decisions_poll_seconds=0.05,
-    )
-    client = CentralClient(settings, transport=httpx.MockTransport(centre))
-    breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
     # a backoff policy of hours: if the puller used it for link faults it would not come back
-    link = CentreLink(
-        client, LinkMonitor(url=settings.central_url), RetryPolicy(3600, 7200), breaker
-    )
-    puller = Puller(settings, cast(Inbox, _Inbox()), link)
-    breaker.on_close(puller.wake)
-    task = asyncio.create_task(puller.run())
-    try:
+    async with pulling(tmp_path, centre, RetryPolicy(3600, 7200)) as (link, breaker):
         await eventually(lambda: link.health.consecutive_failures >= 5, timeout=10)
         link_up = True
         await eventually(lambda: pulls >= 1, timeout=10, message="a pull after the link came back")
         assert breaker.state is BreakerState.CLOSED
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.aclose()

@@ -230,6 +230,22 @@ async def test_dropped_connections_are_retried_never_failed(settings_for: Settin
         await server.wait_closed()
 
 
+async def stored(
+    settings: LocalSettings, record_id: str
+) -> tuple[str, list[tuple[str, dt.datetime | None]]]:
+    """The record's state and the queue's entries (id, lease), read after the node stopped."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            state = (
+                await conn.execute(select(records.c.state).where(records.c.id == record_id))
+            ).scalar_one()
+            entries = (await conn.execute(select(outbox.c.record_id, outbox.c.lease_until))).all()
+    finally:
+        await engine.dispose()
+    return state, [(e.record_id, e.lease_until) for e in entries]
+
+
 async def test_shutdown_gives_back_the_leases_of_batches_in_flight(
     centre: tuple[FakeCentre, str], settings_for: Settings
 ) -> None:
@@ -239,17 +255,9 @@ async def test_shutdown_gives_back_the_leases_of_batches_in_flight(
     async with running(create_app(settings)) as node:
         record_id = await record(node, resident(190))
         await reaches(node, record_id, "uploading")
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            state = (
-                await conn.execute(select(records.c.state).where(records.c.id == record_id))
-            ).scalar_one()
-            lease = (await conn.execute(select(outbox.c.lease_until))).scalar_one()
-    finally:
-        await engine.dispose()
+    state, entries = await stored(settings, record_id)
     fake.hold.set()  # let the stand-in finish the abandoned request before it shuts down
-    assert (state, lease) == ("queued", None)
+    assert (state, entries) == ("queued", [(record_id, None)])
 
 
 async def test_shutdown_lets_a_batch_answered_within_the_grace_period_settle(
@@ -270,14 +278,5 @@ async def test_shutdown_lets_a_batch_answered_within_the_grace_period_settle(
     await eventually(lambda: app.state.worker.stopping, timeout=10)
     fake.hold.set()  # the centre answers while the node is in its grace period
     await stopping
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            state = (
-                await conn.execute(select(records.c.state).where(records.c.id == record_id))
-            ).scalar_one()
-            queued = (await conn.execute(select(outbox.c.record_id))).all()
-    finally:
-        await engine.dispose()
     # acknowledged, not released: the answer that came in the grace period was kept
-    assert (state, queued) == ("awaiting_decision", [])
+    assert await stored(settings, record_id) == ("awaiting_decision", [])
