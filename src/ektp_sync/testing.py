@@ -100,13 +100,11 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-class _Client:
-    """An httpx client that is also an async context manager."""
-
-    http: httpx.AsyncClient
+class _Closing:
+    """An async context manager that ends with `aclose()`."""
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         return self
@@ -115,6 +113,15 @@ class _Client:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class _Client(_Closing):
+    """An httpx client that is also an async context manager."""
+
+    http: httpx.AsyncClient
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 class OfficeClient(_Client):
@@ -184,7 +191,7 @@ class CentreAdmin(_Client):
         return str((await self.http.get("/keys")).raise_for_status().json()["public_key"])
 
 
-class WanLink:
+class WanLink(_Closing):
     """The simulated WAN of a deployment (netsim proxy `wan`), driven through its
     Toxiproxy-compatible control API, so a test can change the link while the sync runs.
 
@@ -206,14 +213,6 @@ class WanLink:
 
     async def aclose(self) -> None:
         await self.api.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def down(self) -> None:
         """Toxiproxy's `enabled: false`: new connections refused, live ones closed."""
