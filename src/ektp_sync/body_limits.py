@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from ektp_sync.http_errors import HttpError
 
@@ -21,6 +22,14 @@ class BodyTooLarge(HttpError):
     default_rule = "body_size"
 
 
+class ClientGone(HttpError):
+    """The caller hung up before its body arrived (routine on a flaky link): nothing stored,
+    nobody left to answer — not an error of ours to log with a traceback."""
+
+    status_code = 400
+    default_rule = "client_disconnected"
+
+
 async def read_limited(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it is known to exceed `limit` bytes."""
     declared = request.headers.get("content-length")
@@ -28,12 +37,15 @@ async def read_limited(request: Request, limit: int) -> bytes:
         raise BodyTooLarge(f"request body of {declared} bytes exceeds {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            # stop now: an absent or lying Content-Length must not make us buffer it all
-            raise BodyTooLarge(f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                # stop now: an absent or lying Content-Length must not make us buffer it all
+                raise BodyTooLarge(f"request body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone(f"the caller hung up after {size} bytes of its request body") from None
     return b"".join(chunks)
 
 
