@@ -5,7 +5,13 @@ Both sides store the same record JSON durably (WAL; persist-queue at SQLite's de
 out and acknowledges it. Each side uses its own API the way it is meant to be used: ours stores
 the record and its queue entry in one transaction per record (as `POST /records` does) and
 claims/acks in batches of the node's default batch size; persist-queue puts, gets and acks one
-item at a time (its ack queue has no batch operations).
+item at a time (its ack queue has no batch operations). Neither side parses the record: ours
+hands out the stored JSON text (`ClaimedEntry.payload_json`, parsed only if asked), persist-queue
+the string it was given.
+
+Both sides fsync on every commit, so a neighbour's disk traffic on a shared machine slows them
+unevenly (the reference commits per item). The sides take turns for a few rounds, and each
+figure is the best round of its side.
 """
 
 from __future__ import annotations
@@ -95,7 +101,6 @@ def _persist_queue(path: Path, payloads: list[tuple[str, str]]) -> tuple[float, 
                 item = queue.get(block=False)
             except Empty:
                 break
-            json.loads(item["payload"])  # ours hands out parsed payloads; so must the reference
             queue.ack(item)
             taken += 1
             if taken % BATCH == 0:
@@ -110,15 +115,26 @@ def _persist_queue(path: Path, payloads: list[tuple[str, str]]) -> tuple[float, 
     return enqueued - started, drained - enqueued
 
 
+def _best(rounds: list[tuple[float, float]]) -> tuple[float, float]:
+    """The round with the shortest whole cycle: the one least disturbed by other processes."""
+    return min(rounds, key=sum)
+
+
 def run(workdir: Path, quick: bool) -> Result:
     count = 5_000 if quick else 100_000
     people = distinct_residents(count, seed=3)
     payloads = [(str(p["nik"]), json.dumps(p, separators=(",", ":"))) for p in people]
-    ref_put, ref_take = _persist_queue(workdir / "persist-queue", payloads)
     # one commit per record costs ~2 ms here: the full run times that path on 10,000 entries
     one = payloads[: min(count, PER_RECORD_MAX)]
-    one_put, one_take = asyncio.run(_ours(workdir / "outbox-1.db", one, 1))
-    bulk_put, bulk_take = asyncio.run(_ours(workdir / "outbox-bulk.db", payloads, BATCH))
+    rounds = 3 if quick else 2
+    ref, ours_one, ours_bulk = [], [], []
+    for n in range(rounds):
+        ref.append(_persist_queue(workdir / f"persist-queue-{n}", payloads))
+        ours_one.append(asyncio.run(_ours(workdir / f"outbox-1-{n}.db", one, 1)))
+        ours_bulk.append(asyncio.run(_ours(workdir / f"outbox-bulk-{n}.db", payloads, BATCH)))
+    ref_put, ref_take = _best(ref)
+    one_put, one_take = _best(ours_one)
+    bulk_put, bulk_take = _best(ours_bulk)
     result = Result(
         "queue",
         f"enqueue + claim + ack of {count:,} entries on SQLite (ours: Outbox; ref: persist-queue"
@@ -144,13 +160,15 @@ def run(workdir: Path, quick: bool) -> Result:
     result.met = bulk.ratio is not None and bulk.ratio >= 5
     result.notes.append(
         "persist-queue: put/get/ack one item each (its ack queue has no batch calls), acked rows"
-        f" cleared every {BATCH}; ours: claim/ack in batches of {BATCH}"
+        f" cleared every {BATCH}; ours: claim/ack in batches of {BATCH}; best of {rounds} rounds"
+        " per side"
     )
     result.details = {
         "count": count,
         "ours_seconds_1_per_txn": {"enqueue": one_put, "claim_ack": one_take},
         "ours_seconds_bulk": {"enqueue": bulk_put, "claim_ack": bulk_take},
         "reference_seconds": {"enqueue": ref_put, "claim_ack": ref_take},
+        "rounds_seconds": {"reference": ref, "ours_1_per_txn": ours_one, "ours_bulk": ours_bulk},
         "batch": BATCH,
     }
     return result

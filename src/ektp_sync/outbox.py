@@ -13,14 +13,28 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import RecordState, sources_of
 from ektp_sync.node_tables import outbox, records
-from ektp_sync.storage import utcnow
+from ektp_sync.storage import IdList, UTCDateTime, utcnow
 
 S = RecordState
 
@@ -34,8 +48,14 @@ class ClaimedEntry:
     submission_id: str
     recorded_at: dt.datetime
     attempts: int
-    payload: dict[str, Any]
+    payload_json: str  # the record as stored: can go into a request body without a parse
     payload_bytes: int
+
+    @cached_property
+    def payload(self) -> dict[str, Any]:
+        """The record, parsed on first use."""
+        parsed: dict[str, Any] = json.loads(self.payload_json)
+        return parsed
 
     @property
     def size(self) -> int:
@@ -95,94 +115,158 @@ def select_bounded(sizes: Sequence[int], max_bytes: int) -> int:
     return len(sizes)
 
 
+_NOW = bindparam("now", type_=UTCDateTime)
+_CLAIM_ORDER = (outbox.c.enqueued_at, outbox.c.record_id)
+
+
+class _Statements(NamedTuple):
+    """The hot path's statements, built once per dialect: SQLAlchemy then finds their compiled
+    form by a memoised cache key, and a batch of ids is one bound value (no 100-item IN list to
+    render on every call)."""
+
+    lease_due: Any
+    mark_uploading: Any
+    forget: Any
+    accepted: Any
+
+
+def _build(ids_in: Callable[[Any], Any]) -> _Statements:
+    return _Statements(
+        lease_due=_lease_due(),
+        # every leased record comes back (an expired lease's record is already uploading);
+        # only those that may become uploading change
+        mark_uploading=(
+            update(records)
+            .where(ids_in(records.c.id))
+            .values(
+                state=case((_upload_guard(), S.UPLOADING.value), else_=records.c.state),
+                updated_at=case((_upload_guard(), _NOW), else_=records.c.updated_at),
+            )
+            .returning(
+                records.c.id, records.c.submission_id, records.c.created_at, records.c.payload
+            )
+        ),
+        forget=delete(outbox).where(ids_in(outbox.c.record_id)),
+        # one statement per batch: count the attempt, and move on only if still uploading (a
+        # decision may already have overtaken the acknowledgement)
+        accepted=(
+            update(records)
+            .where(ids_in(records.c.id))
+            .values(
+                attempts=records.c.attempts + 1,
+                updated_at=_NOW,
+                state=_if_uploading(S.AWAITING_DECISION),
+            )
+        ),
+    )
+
+
+def _lease_due() -> Any:
+    """UPDATE … RETURNING that leases the oldest due entries fitting `max_bytes` (at least one).
+
+    The byte bound is `select_bounded` in SQL: a running total over the due entries in claim
+    order, so choosing and leasing is one statement. PostgreSQL: concurrent claimers skip each
+    other's rows (SKIP LOCKED in the inner select); SQLite ignores it and serialises writers with
+    BEGIN IMMEDIATE instead, so one statement serves both.
+    """
+    due = (
+        select(outbox.c.record_id, outbox.c.payload_bytes, outbox.c.enqueued_at)
+        .where(
+            outbox.c.next_attempt_at <= _NOW,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < _NOW),
+        )
+        .order_by(*_CLAIM_ORDER)
+        .limit(bindparam("max_items", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .subquery("due")
+    )
+    order = (due.c.enqueued_at, due.c.record_id)
+    running = select(
+        due.c.record_id,
+        func.sum(due.c.payload_bytes + ITEM_OVERHEAD_BYTES)
+        .over(order_by=order, rows=(None, 0))
+        .label("running_bytes"),
+        func.row_number().over(order_by=order).label("position"),
+    ).subquery("running")
+    chosen = select(running.c.record_id).where(
+        or_(
+            running.c.running_bytes <= bindparam("max_bytes", type_=Integer),
+            running.c.position == 1,
+        )
+    )
+    return (
+        update(outbox)
+        .where(outbox.c.record_id.in_(chosen))
+        .values(lease_until=bindparam("until", type_=UTCDateTime), lease_owner=bindparam("owner"))
+        .returning(
+            outbox.c.record_id,
+            outbox.c.attempts,
+            outbox.c.payload_bytes,
+            # only to sort by, so unparsed: SQLite's fixed-width text sorts as its ORDER BY does
+            type_coerce(outbox.c.enqueued_at, String),
+        )
+    )
+
+
+def _upload_guard() -> Any:
+    # `=` per state, not IN: an IN list is an expanding parameter, rendered again on every call
+    return or_(*(records.c.state == s.value for s in sorted(sources_of(S.UPLOADING))))
+
+
 class Outbox:
     """Queue operations over an engine; one transaction per call."""
 
     def __init__(self, engine: AsyncEngine, owner: str) -> None:
         self._engine = engine
         self.owner = owner  # lease owner: this worker
+        ids = IdList.of(engine)
+        self._sql = _SQLITE if ids.sqlite else _POSTGRESQL
+        self._ids = ids.bind
 
     async def claim(
         self, max_items: int, max_bytes: int, lease_seconds: float
     ) -> list[ClaimedEntry]:
         """Lease the oldest due entries (bounded by count and bytes); mark the records uploading."""
         now = utcnow()
-        due = (
-            select(outbox.c.record_id, outbox.c.payload_bytes)
-            .where(
-                outbox.c.next_attempt_at <= now,
-                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-            )
-            .order_by(outbox.c.enqueued_at, outbox.c.record_id)
-            .limit(max_items)
-            # PostgreSQL: concurrent claimers skip each other's rows; SQLite ignores it and
-            # serialises writers with BEGIN IMMEDIATE instead, so one code path serves both
-            .with_for_update(skip_locked=True)
-        )
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(due)).all()
-            count = select_bounded([r.payload_bytes + ITEM_OVERHEAD_BYTES for r in rows], max_bytes)
-            ids = [r.record_id for r in rows[:count]]
-            if not ids:
-                return []
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.record_id.in_(ids))
-                .values(
-                    lease_until=now + dt.timedelta(seconds=lease_seconds), lease_owner=self.owner
-                )
-            )
-            await conn.execute(
-                update(records)
-                .where(records.c.id.in_(ids), records.c.state.in_(sources_of(S.UPLOADING)))
-                .values(state=S.UPLOADING.value, updated_at=now)
-            )
-            claimed = (
+            # queue entry first, then record: the same lock order everywhere (no deadlocks)
+            leased = (
                 await conn.execute(
-                    select(
-                        records.c.id,
-                        records.c.submission_id,
-                        records.c.created_at,
-                        records.c.payload,
-                        outbox.c.attempts,
-                        outbox.c.payload_bytes,
-                    )
-                    .join(outbox, outbox.c.record_id == records.c.id)
-                    .where(records.c.id.in_(ids))
-                    .order_by(outbox.c.enqueued_at, outbox.c.record_id)
+                    self._sql.lease_due,
+                    {
+                        "now": now,
+                        "max_items": max_items,
+                        "max_bytes": max_bytes,
+                        "until": now + dt.timedelta(seconds=lease_seconds),
+                        "owner": self.owner,
+                    },
                 )
             ).all()
-        return [
-            ClaimedEntry(
-                record_id=r.id,
-                submission_id=r.submission_id,
-                recorded_at=r.created_at,
-                attempts=r.attempts,
-                payload=json.loads(r.payload),
-                payload_bytes=r.payload_bytes,
-            )
-            for r in claimed
-        ]
+            if not leased:
+                return []
+            params = {"ids": self._ids([row[0] for row in leased]), "now": now}
+            found = {row[0]: row for row in await conn.execute(self._sql.mark_uploading, params)}
+        # RETURNING keeps no order: hand the batch out oldest first, as it was chosen
+        claimed = []
+        for record_id, attempts, payload_bytes, _ in sorted(leased, key=_claim_order):
+            if (record := found.get(record_id)) is not None:
+                _, submission_id, created_at, payload = record
+                claimed.append(
+                    ClaimedEntry(
+                        record_id, submission_id, created_at, attempts, payload, payload_bytes
+                    )
+                )
+        return claimed
 
     async def ack(self, record_ids: Sequence[str]) -> None:
         """The centre accepted these: forget the entries, await the decision."""
         if not record_ids:
             return
-        now = utcnow()
+        params = {"ids": self._ids(record_ids), "now": utcnow()}
         async with self._engine.begin() as conn:
             # queue entry first, then record: the same lock order everywhere (no deadlocks)
-            await conn.execute(delete(outbox).where(outbox.c.record_id.in_(record_ids)))
-            # one statement per batch: count the attempt, and move on only if still uploading
-            # (a decision may already have overtaken the acknowledgement)
-            await conn.execute(
-                update(records)
-                .where(records.c.id.in_(record_ids))
-                .values(
-                    attempts=records.c.attempts + 1,
-                    updated_at=now,
-                    state=_if_uploading(S.AWAITING_DECISION),
-                )
-            )
+            await conn.execute(self._sql.forget, params)
+            await conn.execute(self._sql.accepted, params)
 
     async def fail(self, failures: dict[str, str]) -> None:
         """The centre refused these for good (invalid): an operator has to look at them."""
@@ -303,3 +387,11 @@ async def _requeue_records(
         .where(and_(records.c.id.in_(record_ids), records.c.state == S.UPLOADING.value))
         .values(state=S.QUEUED.value, updated_at=now)
     )
+
+
+def _claim_order(leased: Any) -> tuple[Any, str]:
+    return leased[3], leased[0]  # enqueued_at, record_id: what the claim's ORDER BY says
+
+
+_SQLITE = _build(IdList(sqlite=True).matches)
+_POSTGRESQL = _build(IdList(sqlite=False).matches)

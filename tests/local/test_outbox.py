@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.node_tables import create_tables, outbox, records
@@ -48,6 +48,27 @@ async def add(engine: AsyncEngine, n: int, size: int = 100) -> list[str]:
             await enqueue(conn, record_id, size)
         ids.append(record_id)
     return ids
+
+
+async def add_one(engine: AsyncEngine, i: int, size: int, when: dt.datetime | None = None) -> str:
+    """One queued record with its entry, enqueued at `when` (now + i µs by default)."""
+    record_id = f"r{i:05d}"
+    now = when or utcnow() + dt.timedelta(microseconds=i)
+    async with engine.begin() as conn:
+        await conn.execute(
+            records.insert().values(
+                id=record_id, nik=f"617201060590{i:04d}", state="queued",
+                submission_id=f"6172-{record_id}", payload='{"x": 1}', payload_bytes=size,
+                attempts=0, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        await conn.execute(
+            outbox.insert().values(
+                record_id=record_id, enqueued_at=now, next_attempt_at=now, attempts=0,
+                payload_bytes=size,
+            )
+        )  # fmt: skip
+    return record_id
 
 
 async def states(engine: AsyncEngine) -> dict[str, str]:
@@ -179,3 +200,78 @@ async def test_concurrent_claims_never_hand_out_an_entry_twice(engine: AsyncEngi
     batches = await asyncio.gather(*(w.claim(3, 10_000, LEASE) for w in workers for _ in range(3)))
     claimed = [e.record_id for b in batches for e in b]
     assert len(claimed) == len(set(claimed))
+
+
+async def test_claim_hands_out_the_stored_json_and_parses_it_only_when_asked(
+    engine: AsyncEngine,
+) -> None:
+    await add(engine, 1)
+    [entry] = await Outbox(engine, owner="w1").claim(10, 10_000, LEASE)
+    assert entry.payload_json == '{"x": 1}'
+    assert "payload" not in vars(entry)  # not parsed yet
+    assert entry.payload == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("sizes", "max_bytes"),
+    [([100] * 6, 700), ([5000, 10, 10], 600), ([10, 5000, 10], 600), ([300, 300, 300], 10**6)],
+)
+async def test_the_byte_bound_in_sql_is_select_bounded(
+    engine: AsyncEngine, sizes: list[int], max_bytes: int
+) -> None:
+    for i, size in enumerate(sizes):
+        await add_one(engine, i, size)
+    batch = await Outbox(engine, owner="w1").claim(100, max_bytes, LEASE)
+    expected = select_bounded([s + ITEM_OVERHEAD_BYTES for s in sizes], max_bytes)
+    assert [e.payload_bytes for e in batch] == sizes[:expected]
+
+
+async def test_reclaiming_an_expired_lease_leaves_the_uploading_record_as_it_is(
+    engine: AsyncEngine,
+) -> None:
+    [record_id] = await add(engine, 1)
+    queue = Outbox(engine, owner="w1")
+    await queue.claim(10, 10_000, LEASE)
+    async with engine.begin() as conn:
+        await conn.execute(update(outbox).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+        before = (await conn.execute(select(records.c.updated_at))).scalar_one()
+    [again] = await Outbox(engine, owner="w2").claim(10, 10_000, LEASE)
+    assert (again.record_id, again.payload, again.submission_id) == (
+        record_id,
+        {"x": 1},
+        "6172-r00000",
+    )
+    async with engine.connect() as conn:
+        record = (await conn.execute(select(records.c.state, records.c.updated_at))).one()
+        owner = (await conn.execute(select(outbox.c.lease_owner))).scalar_one()
+    assert (record.state, record.updated_at, owner) == ("uploading", before, "w2")
+
+
+async def test_many_concurrent_claimers_share_the_queue_without_overlap(
+    engine: AsyncEngine,
+) -> None:
+    ids = await add(engine, 30)
+    workers = [Outbox(engine, owner=f"w{i}") for i in range(6)]
+    batches = await asyncio.gather(*(w.claim(5, 10_000, LEASE) for w in workers))
+    claimed = [e.record_id for b in batches for e in b]
+    assert len(claimed) == len(set(claimed))
+    # SKIP LOCKED may leave a claimer short, never with someone else's entry; the rest is
+    # still there for the next round
+    rest = await Outbox(engine, owner="late").claim(100, 10**6, LEASE)
+    assert sorted(claimed + [e.record_id for e in rest]) == ids
+
+
+async def test_utc_timestamps_are_stored_as_sqlalchemys_sqlite_text(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    """The claim orders by this text; the fast bind must write exactly what SQLAlchemy wrote."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite stores timestamps as text")
+    stamp = dt.datetime(2026, 11, 29, 7, 0, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    await add_one(engine, 0, 10, stamp)
+    async with engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT enqueued_at FROM outbox"))).scalar_one()
+    process = DateTime().dialect_impl(engine.dialect).bind_processor(engine.dialect)
+    assert process is not None
+    assert stored == process(stamp.astimezone(dt.UTC).replace(tzinfo=None))
+    assert stored == "2026-11-29 00:00:00.000000"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import multiprocessing
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from ektp_sync.signing import Signer, canonical_json, load_public_key, verify
+from ektp_sync.sync.client import item_json
 from ektp_sync.synth import generate
 from ektp_sync.wire import ATTACHMENTS_TOO_LARGE, ResidentRecord
 
@@ -82,3 +84,17 @@ def test_processes_creating_the_key_at_once_all_get_the_same_key(tmp_path: Path)
 
 def _public_key_of(path: Path) -> str:
     return Signer.load_or_create(path).public_key_b64
+
+
+def test_an_item_spliced_from_the_stored_record_is_the_item_of_the_contract() -> None:
+    record = {"nik": "6172015201950003", "name": 'Siti "Ani" Ñ', "biometrics": {"template": "AA=="}}
+    stored = json.dumps(record, ensure_ascii=False)
+    when = dt.datetime(2026, 11, 29, 3, 4, 5, tzinfo=dt.UTC)
+    spliced = item_json("6172-abc", "6172", when, stored)
+    item = json.loads(spliced)
+    assert item == {
+        "submission_id": "6172-abc",
+        "office_code": "6172",
+        "recorded_at": "2026-11-29T03:04:05+00:00",
+        "record": record,
+    }

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.outbox import ClaimedEntry, Outbox
@@ -15,6 +14,7 @@ from ektp_sync.sync.client import (
     CentralBusy,
     CentralError,
     CentralUnreachable,
+    item_json,
 )
 from ektp_sync.sync.link import CentreLink
 from ektp_sync.sync.sizing import BatchSizer
@@ -180,10 +180,7 @@ class Pusher:
 
         await self._outbox.retry_later([e.record_id for e in batch], error, delay)
 
-    def _item(self, entry: ClaimedEntry) -> dict[str, Any]:
-        return {
-            "submission_id": entry.submission_id,
-            "office_code": self._settings.office_code,
-            "recorded_at": entry.recorded_at.isoformat(),
-            "record": entry.payload,
-        }
+    def _item(self, entry: ClaimedEntry) -> str:
+        return item_json(
+            entry.submission_id, self._settings.office_code, entry.recorded_at, entry.payload_json
+        )
