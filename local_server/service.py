@@ -213,7 +213,7 @@ class RecordService:
                     attempts=r.attempts,
                     last_error=r.last_error,
                     next_attempt_at=r.next_attempt_at,
-                    age_seconds=max(0.0, (now - r.created_at).total_seconds()),
+                    age=max(0.0, (now - r.created_at).total_seconds()),
                     held_back=held if r.state == RecordState.QUEUED.value else None,
                 )
                 for r in rows

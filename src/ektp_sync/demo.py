@@ -52,6 +52,17 @@ class DemoReport:
         return not self.record_errors and not self.mismatches and self.recorded == self.records
 
 
+def link_note(link: dict[str, Any]) -> str:
+    """The link's state for a progress line; an error only while it is current (the node keeps
+    the last one after the link has recovered)."""
+    reachable = link.get("reachable")
+    state = "up" if reachable else "not contacted yet" if reachable is None else "down"
+    error = link.get("last_error")
+    if link.get("consecutive_failures") and error:
+        return f"link {state}: {error[:50]}"
+    return f"link {state}"
+
+
 class _Run:
     def __init__(self, deployment: Deployment, progress: Progress, report: DemoReport) -> None:
         self.d = deployment
@@ -121,11 +132,7 @@ class _Run:
             if time.monotonic() > deadline:
                 raise DemoFailed(f"{len(waiting)} records had no decision before the deadline")
             link = (await self.local.get("/status")).json()["central"]
-            self.progress.update(
-                task,
-                description=f"{label} (link {'up' if link.get('reachable') else 'down'}"
-                f"{': ' + link['last_error'][:50] if link.get('last_error') else ''})",
-            )
+            self.progress.update(task, description=f"{label} ({link_note(link)})")
             await asyncio.sleep(POLL_SECONDS)
 
     async def adjudicate(self, reviews: list[SyntheticResident]) -> None:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from ektp_sync.wire import ATTACHMENTS_TOO_LARGE, ErrorBody
 
 logger = logging.getLogger(__name__)
+
+#: a failing value longer than this is not echoed back in a 422
+MAX_ECHOED_INPUT = 200
 
 
 @runtime_checkable
@@ -61,13 +64,24 @@ async def _rule_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.detail, exc.rule, exc.headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
+async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     for error in exc.errors():
         # too much data is a size problem (413), not a malformed request (422)
         if error.get("type") == ATTACHMENTS_TOO_LARGE:
             return error_response(413, str(error.get("msg")), "attachments_size")
-    return await request_validation_exception_handler(request, exc)
+    errors = [_without_bulky_input(e) for e in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+def _without_bulky_input(error: Any) -> Any:
+    """FastAPI echoes each failing value as `input`; for a record-level rule that is the whole
+    record (name, NIK, template, megabytes of attachments) — keep only short scalars."""
+    value = error.get("input") if isinstance(error, dict) else None
+    bulky = isinstance(value, (dict, list)) or (
+        isinstance(value, (str, bytes)) and len(value) > MAX_ECHOED_INPUT
+    )
+    return {k: v for k, v in error.items() if k != "input"} if bulky else error
 
 
 def install_error_handlers(

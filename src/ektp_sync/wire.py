@@ -25,6 +25,11 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 OptionalText = Annotated[str | None, Field(default=None, max_length=200)]
 
 
+def _prefixed(prefix: str, rule: str) -> str:
+    """The rule key as clients see it: `template_size`, not `template_template_size`."""
+    return rule if rule.startswith(prefix) else prefix + rule
+
+
 class Biometrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +44,7 @@ class Biometrics(BaseModel):
         try:
             decode_template(value)
         except BiometricError as exc:
-            raise PydanticCustomError("template_" + exc.rule, str(exc)) from None
+            raise PydanticCustomError(_prefixed("template_", exc.rule), str(exc)) from None
         return value
 
     @field_validator("attachments")
@@ -50,7 +55,7 @@ class Biometrics(BaseModel):
         except AttachmentsTooLarge as exc:
             raise PydanticCustomError(ATTACHMENTS_TOO_LARGE, str(exc)) from None
         except BiometricError as exc:
-            raise PydanticCustomError("attachment_" + exc.rule, str(exc)) from None
+            raise PydanticCustomError(_prefixed("attachment_", exc.rule), str(exc)) from None
         return value
 
 
@@ -116,9 +121,10 @@ class EnrollmentItem(BaseModel):
 
 
 class EnrollmentBatch(BaseModel):
-    """Items stay loose dicts here so that one bad item never fails the whole batch."""
+    """Items stay loose here (any JSON value, not even an object) so that one bad item never
+    fails the whole batch: each is checked on its own and answered `invalid`."""
 
-    items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+    items: Annotated[list[Any], Field(min_length=1, max_length=1000)]
 
 
 class IntakeResult(BaseModel):
@@ -243,7 +249,7 @@ class PendingUpload(BaseModel):
     attempts: int
     last_error: str | None
     next_attempt_at: dt.datetime | None
-    age_seconds: float
+    age: float = Field(description="seconds since the record was taken")
     #: an addition to the contract: why a due record is not being sent (the circuit is open)
     held_back: str | None = None
 

@@ -141,7 +141,7 @@ async def test_oversize_body_is_413(settings: CentralSettings, rng: np.random.Ge
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b'{"items": "nope"}', b'{"items": []}', b"[]", b'{"items": [42]}'],
+    [b"{not json", b'{"items": "nope"}', b'{"items": []}', b"[]"],
 )
 async def test_malformed_body_is_422(centre: Centre, content: bytes) -> None:
     async with centre.office() as office:

@@ -53,7 +53,11 @@ def render(console: Console, status: dict[str, Any], pending: list[dict[str, Any
         f"last contact {link.get('last_contact_at') or 'never'}"
     )
     if link.get("last_error"):
-        console.print(f"  last link error: [yellow]{link['last_error']}[/]")
+        # the error is kept after the link recovers; shown as current it would alarm for nothing
+        if link.get("consecutive_failures"):
+            console.print(f"  last link error: [yellow]{link['last_error']}[/]")
+        else:
+            console.print(f"  earlier link error (recovered since): [dim]{link['last_error']}[/]")
     console.print(
         f"Pending uploads: {status['pending']}, oldest {_ago(status['oldest_pending_seconds'])}; "
         f"last success {status.get('last_success_at') or 'never'}"
@@ -69,7 +73,7 @@ def render(console: Console, status: dict[str, Any], pending: list[dict[str, Any
             item["state"],
             str(item["attempts"]),
             _when(item.get("next_attempt_at")),
-            _ago(item.get("age_seconds")),
+            _ago(item.get("age")),
             item.get("held_back") or item.get("last_error") or "waiting for its first try",
         )
     console.print(table)
