@@ -53,6 +53,10 @@ class Pusher:
                     wait = min(
                         self._link.breaker.seconds_to_probe(), self._settings.idle_poll_seconds
                     )
+                    # records queued meanwhile cannot go before the probe anyway; a wake-up
+                    # left set would turn this wait into a busy loop for the whole outage
+                    # (the breaker's close sets it again)
+                    self._wake.clear()
                     await self._link.signal.sleep(wait, self._wake)
                     continue
                 probe = self._link.breaker.probing
