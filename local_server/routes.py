@@ -94,8 +94,11 @@ async def list_records(
     state: RecordState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    nik: Annotated[str | None, Query(pattern=r"^[0-9]{16}$")] = None,
 ) -> RecordPage:
-    return await _service(request).list_records(state, limit, cursor)
+    """`nik` (an addition to the contract): only that person's records, e.g. to find the
+    record of a POST whose 201 was lost in a crash."""
+    return await _service(request).list_records(state, limit, cursor, nik)
 
 
 @router.get("/status", response_model=NodeStatus)

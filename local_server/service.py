@@ -147,11 +147,13 @@ class RecordService:
         return _view(row, history.get(record_id))
 
     async def list_records(
-        self, state: RecordState | None, limit: int, cursor: str | None
+        self, state: RecordState | None, limit: int, cursor: str | None, nik: str | None = None
     ) -> RecordPage:
         query = _view_query().order_by(records.c.id).limit(limit + 1)
         if state is not None:
             query = query.where(records.c.state == state.value)
+        if nik is not None:
+            query = query.where(records.c.nik == nik)
         if cursor is not None:
             query = query.where(records.c.id > decode_cursor(cursor))
         async with self._engine.connect() as conn:

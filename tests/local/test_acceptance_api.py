@@ -27,3 +27,15 @@ async def test_a_refused_record_is_not_echoed_back_whole(node: httpx.AsyncClient
     assert "sex" in refused.text
     assert len(refused.content) < 4_000, len(refused.content)
     assert "Warga 43" not in refused.text
+
+
+async def test_records_can_be_listed_by_nik(node: httpx.AsyncClient) -> None:
+    """The outside soak had to page through every record to find the one a crash had cut off."""
+    ids = {}
+    for serial in (51, 52, 53):
+        created = await node.post("/records", json=resident(serial))
+        ids[created.json()["nik"]] = created.json()["id"]
+    nik = next(iter(ids))
+    page = (await node.get("/records", params={"nik": nik})).json()
+    assert [r["id"] for r in page["records"]] == [ids[nik]]
+    assert (await node.get("/records", params={"nik": "6172"})).status_code == 422
