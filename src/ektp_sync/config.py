@@ -74,7 +74,7 @@ class LocalSettings(ServerSettings):
     central_public_key: str | None = Field(
         default=None, description="base64 Ed25519 key of the centre; pinned from /keys if unset"
     )
-    batch_size: int = 100
+    batch_size: int = 500
     batch_bytes: int = 4 * 1024 * 1024
     batch_seconds: float = 2.0
     max_in_flight: int = 4

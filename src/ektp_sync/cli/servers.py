@@ -150,7 +150,7 @@ def local_serve(
             "contact.",
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(envvar=env("batch_size"), min=1)] = 100,
+    batch_size: Annotated[int, typer.Option(envvar=env("batch_size"), min=1)] = 500,
     max_in_flight: Annotated[int, typer.Option(envvar=env("max_in_flight"), min=1)] = 4,
     log_level: LogLevel = "info",
 ) -> None:
