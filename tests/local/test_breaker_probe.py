@@ -113,3 +113,20 @@ async def test_the_puller_asks_again_as_soon_as_the_link_is_back(tmp_path: Any) 
         link_up = True
         await eventually(lambda: pulls >= 1, timeout=10, message="a pull after the link came back")
         assert breaker.state is BreakerState.CLOSED
+
+
+async def test_a_probing_puller_does_not_hold_the_circuit_in_a_long_poll(tmp_path: Any) -> None:
+    """Held by the centre for the whole long poll, the probe would keep the circuit half-open
+    (and the pusher waiting) for that long after the link came back."""
+    waits: list[str | None] = []
+
+    def centre(request: httpx.Request) -> httpx.Response:
+        waits.append(request.url.params.get("wait"))
+        return httpx.Response(200, json={"decisions": [], "next": "0"})
+
+    policy = RetryPolicy(0.05, 0.1)
+    async with pulling(tmp_path, centre, policy, link_was_failing=True) as (_, breaker):
+        await eventually(lambda: len(waits) >= 2, timeout=5)
+        assert breaker.state is BreakerState.CLOSED
+    assert waits[0] is None  # the probe: answered at once
+    assert waits[1] is not None and float(waits[1]) > 0  # then the long poll

@@ -101,8 +101,11 @@ class Puller:
         """Fetch and apply one page (held by the centre up to the long-poll wait while the
         feed is empty); return how many decisions it held."""
         cursor = await self._inbox.get(CURSOR_KEY)
+        # a probe of the breaker must come back at once: held, it would keep the circuit
+        # half-open, and the pusher waiting, for the whole long poll
+        wait = 0.0 if self._link.breaker.probing else self._settings.decisions_wait
         page = await self._link.signal.unless_stopping(
-            self._link.client.decisions(cursor, PAGE_SIZE, self._settings.decisions_wait)
+            self._link.client.decisions(cursor, PAGE_SIZE, wait)
         )
         self._link.health.succeeded()
         if page.decisions or page.next != cursor:
