@@ -27,7 +27,7 @@ class Pulse:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
-        self.waiting = 0  # requests held right now (observable by tests and operators)
+        self.waiting = 0  # requests held right now (what tests await)
 
     def ticket(self) -> asyncio.Event:
         """Take before looking, so a pulse between the look and the wait is not missed."""
@@ -47,8 +47,8 @@ class Pulse:
             await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.waiting -= 1
-            for waiting in waits:
-                waiting.cancel()
+            for future in waits:
+                future.cancel()
 
 
 @contextlib.contextmanager
