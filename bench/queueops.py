@@ -6,8 +6,8 @@ out and acknowledges it. Each side uses its own API the way it is meant to be us
 the record and its queue entry in one transaction per record (as `POST /records` does) and
 claims/acks in batches of the node's default batch size; persist-queue puts, gets and acks one
 item at a time (its ack queue has no batch operations). Neither side parses the record: ours
-hands out the stored JSON text (`ClaimedEntry.payload_json`, parsed only if asked), persist-queue
-the string it was given.
+hands out the stored JSON text (`ClaimedEntry.payload_json`, spliced unparsed into the upload),
+persist-queue the string it was given.
 
 Both sides fsync on every commit, so a neighbour's disk traffic on a shared machine slows them
 unevenly (the reference commits per item). The sides take turns for a few rounds, and each

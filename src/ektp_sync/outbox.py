@@ -10,10 +10,8 @@ process.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -50,12 +48,6 @@ class ClaimedEntry:
     attempts: int
     payload_json: str  # the record as stored: can go into a request body without a parse
     payload_bytes: int
-
-    @cached_property
-    def payload(self) -> dict[str, Any]:
-        """The record, parsed on first use."""
-        parsed: dict[str, Any] = json.loads(self.payload_json)
-        return parsed
 
     @property
     def size(self) -> int:
@@ -126,6 +118,7 @@ class _Statements(NamedTuple):
 
     lease_due: Any
     mark_uploading: Any
+    lock: Any
     forget: Any
     accepted: Any
 
@@ -145,6 +138,14 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
             .returning(
                 records.c.id, records.c.submission_id, records.c.created_at, records.c.payload
             )
+        ),
+        # PostgreSQL locks the rows of a DELETE … = ANY(ids) in no fixed order; taking them in
+        # id order first, as the decisions side does, leaves no order to deadlock on
+        lock=(
+            select(outbox.c.record_id)
+            .where(ids_in(outbox.c.record_id))
+            .order_by(outbox.c.record_id)
+            .with_for_update()
         ),
         forget=delete(outbox).where(ids_in(outbox.c.record_id)),
         # one statement per batch: count the attempt, and move on only if still uploading (a
@@ -264,7 +265,8 @@ class Outbox:
             return
         params = {"ids": self._ids(record_ids), "now": utcnow()}
         async with self._engine.begin() as conn:
-            # queue entry first, then record: the same lock order everywhere (no deadlocks)
+            # queue entries first (in id order), then records: the order of every writer
+            await conn.execute(self._sql.lock, params)
             await conn.execute(self._sql.forget, params)
             await conn.execute(self._sql.accepted, params)
 
@@ -274,6 +276,7 @@ class Outbox:
             return
         now = utcnow()
         async with self._engine.begin() as conn:
+            await conn.execute(self._sql.lock, {"ids": self._ids(list(failures))})
             await conn.execute(delete(outbox).where(outbox.c.record_id.in_(list(failures))))
             # one executemany, not a statement per record
             await conn.execute(
@@ -305,6 +308,7 @@ class Outbox:
                 await conn.execute(
                     select(outbox.c.record_id, outbox.c.attempts)
                     .where(outbox.c.record_id.in_(record_ids))
+                    .order_by(outbox.c.record_id)
                     .with_for_update()
                 )
             ).all()
