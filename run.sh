@@ -12,11 +12,15 @@ python=${PYTHON:-python3}
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 
 if [ ! -x .venv/bin/python ]; then
+  echo "run.sh: creating the virtualenv .venv (first run only)" >&2
   "$python" -m venv .venv
 fi
 if [ ! -f "$stamp" ]; then
+  # the first run installs ~60 packages (about a minute); say so instead of sitting silent
+  echo "run.sh: installing ektp-sync and its dependencies into .venv (pyproject.toml changed or first run) …" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet --progress-bar off -e '.[dev]'
+  echo "run.sh: installed." >&2
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
@@ -29,5 +33,5 @@ case "$command" in
   lint)  .venv/bin/ruff check . && .venv/bin/ruff format --check . && exec .venv/bin/mypy ;;
   bench) exec .venv/bin/python -m bench "$@" ;;
   ektp-sync) exec .venv/bin/ektp-sync "$@" ;;
-  *) sed -n '2,8p' "$0"; exit 2 ;;
+  *) sed -n '2,7p' "$0" | cut -c3-; exit 2 ;;
 esac
