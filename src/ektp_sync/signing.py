@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ektp_sync.keyfiles import read_or_create
 from ektp_sync.wire import Authorisation
 
 
@@ -26,28 +26,17 @@ class Signer:
 
     @classmethod
     def load_or_create(cls, path: Path) -> Signer:
-        """Load the key at `path`, or create it; several processes starting at once agree.
+        """Load the key at `path`, or create it (0600); several processes starting at once agree
+        (see `keyfiles.read_or_create`)."""
 
-        The new key is written to a file of this process's own, then hard-linked into place:
-        the link fails if another process got there first, and then everyone reads its key.
-        """
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pem = Ed25519PrivateKey.generate().private_bytes(
+        def new_pem() -> bytes:
+            return Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(pem)
-            tmp.chmod(0o600)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass  # another process won the race: its key is the centre's key
-            finally:
-                tmp.unlink()
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+        key = serialization.load_pem_private_key(read_or_create(path, new_pem), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{path} does not hold an Ed25519 private key")
         return cls(key)
