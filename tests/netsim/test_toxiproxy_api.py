@@ -4,9 +4,11 @@ Source: github.com/Shopify/toxiproxy, api_test.go at commit
 f6b98cf41e8bb99978ded7dc884f937e9872ca4c (the v2 test file with the request-id, populate and
 noop cases; every one of its 34 tests is here, named after it). Changes made in porting, none
 to what is asserted: ports are free ones picked at run time instead of 3310/7070/…, the
-upstream is such a port with nothing listening (as upstream's "localhost:20001"), and the
-version test checks the body's shape rather than the "git" build string. The cases after the
-port cover what api.go (same commit) and later releases do that api_test.go does not check.
+upstream is such a port with nothing listening (as upstream's "localhost:20001"), the version
+test checks the body's shape rather than the "git" build string, and TestAddConflictingToxic /
+...Multistream share one parametrized test. test_toxiproxy_compat.py covers what api.go (same
+commit) and later releases do that api_test.go does not check.
+One upstream file, one file here (hence its length): a case is found by its Go test's name.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def listen() -> str:
 @pytest.fixture
 def upstream() -> str:
     return f"localhost:{free_port()}"
+
+
+SET = {"latency": 100, "jitter": 10}  # the latency attributes upstream's tests set
+ZERO = {"latency": 0, "jitter": 0}  # a latency toxic's defaults
 
 
 def bound(listen: str) -> str:
@@ -284,10 +290,8 @@ async def test_create_proxy_name_conflict(client: GoClient, listen: str, upstrea
 async def test_reset_state(client: GoClient, listen: str, upstream: str) -> None:
     # TestResetState
     await client.create_proxy("mysql_master", listen, upstream)
-    latency = await client.add_toxic(
-        "mysql_master", "", "latency", "downstream", 1, {"latency": 100, "jitter": 10}
-    )
-    assert latency["attributes"] == {"latency": 100, "jitter": 10}
+    latency = await client.add_toxic("mysql_master", "", "latency", "downstream", 1, SET)
+    assert latency["attributes"] == SET
     await client.reset_state()
     proxy = (await client.proxies())["mysql_master"]
     assert proxy["enabled"] is True
@@ -303,14 +307,10 @@ async def test_listing_toxics(client: GoClient, listen: str, upstream: str) -> N
 
 async def test_add_toxic(client: GoClient, listen: str, upstream: str) -> None:  # TestAddToxic
     await client.create_proxy("mysql_master", listen, upstream)
-    latency = await client.add_toxic(
-        "mysql_master", "foobar", "latency", "downstream", 1, {"latency": 100, "jitter": 10}
-    )
-    assert latency["attributes"] == {"latency": 100, "jitter": 10}
+    latency = await client.add_toxic("mysql_master", "foobar", "latency", "downstream", 1, SET)
+    assert latency["attributes"] == SET
     toxics = await client.toxics("mysql_master")
-    toxic = find_toxic(toxics, "foobar", "latency", "downstream", exists=True)
-    assert toxic is not None and toxic["toxicity"] == 1.0
-    assert toxic["attributes"] == {"latency": 100, "jitter": 10}
+    find_toxic(toxics, "foobar", "latency", "downstream", True, 1.0, SET)
 
 
 async def test_add_multiple_toxics(client: GoClient, listen: str, upstream: str) -> None:
@@ -320,38 +320,29 @@ async def test_add_multiple_toxics(client: GoClient, listen: str, upstream: str)
     await client.add_toxic("mysql_master", "latency2", "latency", "downstream", 1, None)
     toxics = await client.toxics("mysql_master")
     find_toxic(toxics, "latency1", "latency", "downstream", exists=True)
-    toxic = find_toxic(toxics, "latency2", "latency", "downstream", exists=True)
-    assert toxic is not None and toxic["toxicity"] == 1.0
-    assert toxic["attributes"] == {"latency": 0, "jitter": 0}
+    find_toxic(toxics, "latency2", "latency", "downstream", True, 1.0, ZERO)
     find_toxic(toxics, "latency1", "", "upstream", exists=False)
     find_toxic(toxics, "latency2", "", "upstream", exists=False)
 
 
-async def test_add_conflicting_toxic(client: GoClient, listen: str, upstream: str) -> None:
-    # TestAddConflictingToxic
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("downstream", ("slow_close", "downstream")), ("upstream", ("latency", "downstream"))],
+    ids=["TestAddConflictingToxic", "TestAddConflictingToxicsMultistream"],
+)
+async def test_add_conflicting_toxic(
+    client: GoClient, listen: str, upstream: str, first: str, second: tuple[str, str]
+) -> None:
+    # a name is taken whatever the type or stream of the second toxic
     await client.create_proxy("mysql_master", listen, upstream)
-    await client.add_toxic("mysql_master", "foobar", "latency", "downstream", 1, None)
+    await client.add_toxic("mysql_master", "foobar", "latency", first, 1, None)
     with pytest.raises(GoClientError) as error:
-        await client.add_toxic("mysql_master", "foobar", "slow_close", "downstream", 1, None)
+        await client.add_toxic("mysql_master", "foobar", *second, 1, None)
     assert str(error.value) == "AddToxic: HTTP 409: toxic already exists"
     toxics = await client.toxics("mysql_master")
-    toxic = find_toxic(toxics, "foobar", "latency", "downstream", exists=True)
-    assert toxic is not None and toxic["attributes"] == {"latency": 0, "jitter": 0}
-    find_toxic(toxics, "foobar", "", "upstream", exists=False)
-
-
-async def test_add_conflicting_toxics_multistream(
-    client: GoClient, listen: str, upstream: str
-) -> None:  # TestAddConflictingToxicsMultistream
-    await client.create_proxy("mysql_master", listen, upstream)
-    await client.add_toxic("mysql_master", "foobar", "latency", "upstream", 1, None)
-    with pytest.raises(GoClientError) as error:
-        await client.add_toxic("mysql_master", "foobar", "latency", "downstream", 1, None)
-    assert str(error.value) == "AddToxic: HTTP 409: toxic already exists"
-    toxics = await client.toxics("mysql_master")
-    toxic = find_toxic(toxics, "foobar", "latency", "upstream", exists=True)
-    assert toxic is not None and toxic["toxicity"] == 1.0
-    find_toxic(toxics, "foobar", "", "downstream", exists=False)
+    find_toxic(toxics, "foobar", "latency", first, True, 1.0, ZERO)
+    other = "upstream" if first == "downstream" else "downstream"
+    find_toxic(toxics, "foobar", "", other, exists=False)
 
 
 async def test_add_conflicting_toxics_multistream_defaults(
@@ -362,22 +353,24 @@ async def test_add_conflicting_toxics_multistream_defaults(
     await client.add_toxic("mysql_master", "", "latency", "downstream", 1, None)
     toxics = await client.toxics("mysql_master")
     for stream in ("upstream", "downstream"):
-        toxic = find_toxic(toxics, f"latency_{stream}", "latency", stream, exists=True)
-        assert toxic is not None and toxic["toxicity"] == 1.0
-        assert toxic["attributes"] == {"latency": 0, "jitter": 0}
+        find_toxic(
+            toxics,
+            f"latency_{stream}",
+            "latency",
+            stream,
+            exists=True,
+            toxicity=1.0,
+            attributes=ZERO,
+        )
 
 
 async def test_add_toxic_with_toxicity(client: GoClient, listen: str, upstream: str) -> None:
     # TestAddToxicWithToxicity
     await client.create_proxy("mysql_master", listen, upstream)
-    latency = await client.add_toxic(
-        "mysql_master", "", "latency", "downstream", 0.2, {"latency": 100, "jitter": 10}
-    )
+    latency = await client.add_toxic("mysql_master", "", "latency", "downstream", 0.2, SET)
     assert latency["toxicity"] == 0.2
     toxics = await client.toxics("mysql_master")
-    toxic = find_toxic(toxics, "latency_downstream", "latency", "downstream", exists=True)
-    assert toxic is not None and toxic["toxicity"] == 0.2
-    assert toxic["attributes"] == {"latency": 100, "jitter": 10}
+    find_toxic(toxics, "latency_downstream", "latency", "downstream", True, 0.2, SET)
 
 
 async def test_add_noop(client: GoClient, listen: str, upstream: str) -> None:  # TestAddNoop
@@ -397,9 +390,7 @@ async def test_add_noop(client: GoClient, listen: str, upstream: str) -> None:  
 async def test_update_toxics(client: GoClient, listen: str, upstream: str) -> None:
     # TestUpdateToxics
     await client.create_proxy("mysql_master", listen, upstream)
-    latency = await client.add_toxic(
-        "mysql_master", "", "latency", "downstream", -1, {"latency": 100, "jitter": 10}
-    )
+    latency = await client.add_toxic("mysql_master", "", "latency", "downstream", -1, SET)
     assert latency["toxicity"] == 1.0
     latency = await client.update_toxic(
         "mysql_master", "latency_downstream", 0.5, {"latency": 1000}
@@ -410,9 +401,15 @@ async def test_update_toxics(client: GoClient, listen: str, upstream: str) -> No
     assert latency["toxicity"] == 0.5
     assert latency["attributes"] == {"latency": 500, "jitter": 10}
     toxics = await client.toxics("mysql_master")
-    toxic = find_toxic(toxics, "latency_downstream", "latency", "downstream", exists=True)
-    assert toxic is not None and toxic["toxicity"] == 0.5
-    assert toxic["attributes"] == {"latency": 500, "jitter": 10}
+    find_toxic(
+        toxics,
+        "latency_downstream",
+        "latency",
+        "downstream",
+        True,
+        0.5,
+        {"latency": 500, "jitter": 10},
+    )
 
 
 async def test_remove_toxic(client: GoClient, listen: str, upstream: str) -> None:

@@ -108,13 +108,21 @@ class GoClient:
 
 
 def find_toxic(
-    toxics: list[dict[str, Any]], name: str, type: str, stream: str, exists: bool
+    toxics: list[dict[str, Any]],
+    name: str,
+    type: str,
+    stream: str,
+    exists: bool,
+    toxicity: float | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """api_test.go's AssertToxicExists."""
+    """api_test.go's AssertToxicExists, and its "read back correctly" checks when given."""
     found = next((toxic for toxic in toxics if toxic["name"] == name), None)
     if exists:
         assert found is not None, f"expected toxic {name}"
         assert found["type"] == type and found["stream"] == stream, found
+        assert toxicity is None or found["toxicity"] == toxicity, found
+        assert attributes is None or found["attributes"] == attributes, found
     else:
         assert found is None or found["stream"] != stream, f"unexpected toxic {found}"
     return found
