@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
+from ektp_sync.netsim import metrics
 from ektp_sync.netsim.httpserver import Request, Response
-from ektp_sync.netsim.model import ApiError, ToxicSpec, bad_body
+from ektp_sync.netsim.model import ApiError, PopulateError, ToxicSpec, bad_body
 from ektp_sync.netsim.profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -20,6 +23,14 @@ Route = Callable[["NetSim", Request, dict[str, str]], Awaitable[Response]]
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(status, json.dumps(data).encode())
+
+
+def _error(error: ApiError) -> Response:
+    """As Toxiproxy's Go http.Error: the JSON body, a newline, and text/plain (not JSON)."""
+    body = (json.dumps(error.as_json()) + "\n").encode()
+    return Response(
+        error.status, body, "text/plain; charset=utf-8", {"X-Content-Type-Options": "nosniff"}
+    )
 
 
 def _body(request: Request) -> Any:
@@ -42,7 +53,11 @@ async def populate(sim: NetSim, request: Request, args: dict[str, str]) -> Respo
     body = _body(request)
     if isinstance(body, dict) and isinstance(body.get("proxies"), list):
         body = body["proxies"]  # the shape our own response has, accepted back as well
-    proxies = await sim.populate(body)
+    try:
+        proxies = await sim.populate(body)
+    except PopulateError as error:
+        # Toxiproxy answers a failed populate as JSON with the proxies it did make.
+        return _json(error.as_json(), error.status)
     return _json({"proxies": [proxy.as_json() for proxy in proxies]}, 201)
 
 
@@ -98,7 +113,12 @@ async def reset(sim: NetSim, request: Request, args: dict[str, str]) -> Response
 
 
 async def version(sim: NetSim, request: Request, args: dict[str, str]) -> Response:
-    return Response(200, (json.dumps({"version": VERSION}) + "\n").encode(), "application/json")
+    body = (json.dumps({"version": VERSION}) + "\n").encode()
+    return Response(200, body, "application/json;charset=utf-8")
+
+
+async def metrics_text(sim: NetSim, request: Request, args: dict[str, str]) -> Response:
+    return Response(200, sim.metrics.render(), metrics.CONTENT_TYPE)
 
 
 # Extensions (not in Toxiproxy): named link profiles.
@@ -145,6 +165,7 @@ _TABLE: list[tuple[str, dict[str, Route]]] = [
         },
     ),
     (r"^/version$", {"GET": version}),
+    (r"^/metrics$", {"GET": metrics_text}),
     (r"^/profiles$", {"GET": profile_index}),
     (r"^/proxies/{proxy}/profile$", {"POST": profile_apply, "DELETE": profile_clear}),
 ]
@@ -156,27 +177,28 @@ ROUTES = [
 
 def make_handler(sim: NetSim) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
-        # Toxiproxy refuses browsers so a web page cannot drive the API (CSRF).
-        if request.headers.get("user-agent", "").startswith("Mozilla/"):
-            return Response(403, b"User agent not allowed\n", "text/plain; charset=utf-8")
-        for pattern, methods in ROUTES:
-            match = pattern.match(request.path)
-            if match is None:
-                continue
-            route = methods.get(request.method)
-            if route is None:
-                return Response(405, b"", "text/plain; charset=utf-8")
-            args = {key: _unquote(value) for key, value in match.groupdict().items()}
-            try:
-                return await route(sim, request, args)
-            except ApiError as error:
-                return _json(error.as_json(), error.status)
-        return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        response = await _route(sim, request)
+        # Every Toxiproxy answer carries a request id (its logs name requests by it).
+        response.headers["X-Toxiproxy-Request-Id"] = secrets.token_hex(10)
+        return response
 
     return handle
 
 
-def _unquote(value: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(value)
+async def _route(sim: NetSim, request: Request) -> Response:
+    # Toxiproxy refuses browsers so a web page cannot drive the API (CSRF).
+    if request.headers.get("user-agent", "").startswith("Mozilla/"):
+        return Response(403, b"User agent not allowed\n", "text/plain; charset=utf-8")
+    for pattern, methods in ROUTES:
+        match = pattern.match(request.path)
+        if match is None:
+            continue
+        route = methods.get(request.method)
+        if route is None:
+            return Response(405, b"", "text/plain; charset=utf-8")
+        args = {key: unquote(value) for key, value in match.groupdict().items()}
+        try:
+            return await route(sim, request, args)
+        except ApiError as error:
+            return _error(error)
+    return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")

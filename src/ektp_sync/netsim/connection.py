@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from ektp_sync.netsim.proxy import Proxy
 
 CONNECT_TIMEOUT = 10.0
+# An unreachable upstream resets the client, but not before the client has seen its connect()
+# succeed: the reset waits for the client's first bytes or EOF, or this long at most.
+REFUSE_GRACE = 1.0
 CONTROL_TICK = 1.0  # upper bound on a control wait; changes and deadlines wake it sooner
 
 
@@ -36,7 +39,6 @@ class Connection:
         self._done = asyncio.Event()
         self._reset = False
         self._finished_pipes = 0
-        self._timeouts: set[Stub] = set()
 
     # --- what the pipes use -------------------------------------------------------------
     def stub(self, toxic: Toxic) -> Stub:
@@ -99,14 +101,16 @@ class Connection:
                 asyncio.open_connection(host, port), CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError):
-            _abort(writer, reset=True)
+            await self._refuse(reader, writer)
             return
         self._upstream = up_writer
-        tasks = [
-            asyncio.create_task(Pipe(self, "upstream", reader, up_writer).run()),
-            asyncio.create_task(Pipe(self, "downstream", up_reader, writer).run()),
-            asyncio.create_task(self._control()),
+        counts = self.proxy.byte_counts
+        pipes = [
+            Pipe(self, "upstream", reader, up_writer, counts("upstream")),
+            Pipe(self, "downstream", up_reader, writer, counts("downstream")),
         ]
+        tasks = [asyncio.create_task(pipe.run()) for pipe in pipes]
+        tasks.append(asyncio.create_task(self._control()))
         try:
             await self._done.wait()
         finally:
@@ -119,11 +123,30 @@ class Connection:
                 with contextlib.suppress(OSError, TimeoutError):
                     await asyncio.wait_for(stream.wait_closed(), 1.0)
 
-    def _timeout_removed(self) -> bool:
-        """A timeout toxic that swallowed this connection's data is gone: the stream has a hole,
-        so the connection must end (Toxiproxy closes it in the toxic's cleanup, too)."""
-        current = set(map(id, self.proxy.toxics.values()))
-        return any(id(stub.toxic) not in current for stub in self._timeouts)
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Reset a client whose upstream cannot be reached, once it has surely connected.
+
+        A reset sent at once can reach the client before its non-blocking connect() reports
+        success, so connect() itself fails ("is the proxy listening?" checks then flap).
+        Toxiproxy accepts first too; it then closes with FIN, we reset (as a dead server would).
+        """
+        first = asyncio.ensure_future(reader.read(1))
+        stopped = asyncio.ensure_future(self._done.wait())
+        try:
+            await asyncio.wait(
+                {first, stopped}, timeout=REFUSE_GRACE, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in (first, stopped):
+                waiter.cancel()
+            await asyncio.gather(first, stopped, return_exceptions=True)
+        _abort(writer, reset=True)
+
+    def toxic_removed(self, toxic: Toxic) -> None:
+        """A timeout toxic that held this connection is gone: its stream may have a hole, so
+        the connection ends (Toxiproxy's timeout closes it in its Cleanup, too)."""
+        if toxic.kind == "timeout" and self.stub(toxic).active:
+            self.close()
 
     async def _control(self) -> None:
         """Connection-wide timers: timeout, reset_peer, outage in reset mode."""
@@ -131,13 +154,8 @@ class Connection:
         while not self._done.is_set():
             now = loop.time()
             wake = now + CONTROL_TICK
-            if self._timeout_removed():
-                self.close()
-                return
             for direction in ("upstream", "downstream"):
                 for stub in self.active_stubs(direction):
-                    if stub.toxic.kind == "timeout":
-                        self._timeouts.add(stub)
                     due, reset = _deadline(stub, now)
                     if due <= now:
                         self.close(reset=reset)
@@ -150,7 +168,8 @@ def _deadline(stub: Stub, now: float) -> tuple[float, bool]:
     """When this toxic ends the connection, and whether by reset; inf when it does not."""
     kind, spec = stub.toxic.kind, stub.toxic.spec
     if kind == "timeout" and spec.number("timeout") > 0:
-        return stub.since + spec.number("timeout") / 1000, False
+        # Idle timeout, as Toxiproxy's: `armed` moves on with every chunk the toxic swallows.
+        return stub.armed + spec.number("timeout") / 1000, False
     if kind == "outage" and spec.attributes.get("mode") == "reset":
         down, change = stub.toxic.outage_state(now)
         return (now, True) if down else (change, True)

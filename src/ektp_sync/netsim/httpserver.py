@@ -33,7 +33,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class HttpServer:
-    """Serves `handler` with keep-alive; requests need Content-Length (no chunked bodies)."""
+    """Serves `handler` with keep-alive; bodies by Content-Length or chunked, up to MAX_BODY."""
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
@@ -93,15 +93,42 @@ class HttpServer:
                 break
             key, _, value = raw.decode("latin-1").partition(":")
             headers[key.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        if length > MAX_BODY or "chunked" in headers.get("transfer-encoding", ""):
-            await _send(writer, Response(413 if length else 411, b""), keep=False)
+        body = await _read_body(reader, headers)
+        if body is None:
+            await _send(writer, Response(413, b""), keep=False)
             return False
-        body = await reader.readexactly(length) if length else b""
         response = await self._handler(Request(method, target.split("?")[0], headers, body))
         keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
         await _send(writer, response, keep)
         return keep
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes | None:
+    """The request body, or None when it is larger than MAX_BODY."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return await _read_chunked(reader)
+    length = int(headers.get("content-length", "0"))
+    if length > MAX_BODY:
+        return None
+    return await reader.readexactly(length) if length else b""
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes | None:
+    """A chunked request body (RFC 9112 §7.1); None when it is larger than MAX_BODY."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size = int((await reader.readline()).split(b";")[0].strip(), 16)  # ValueError: garbage
+        if size == 0:
+            break
+        total += size
+        if total > MAX_BODY:
+            return None
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)  # the CRLF after each chunk
+    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+        pass  # trailer fields: none that matter here
+    return b"".join(parts)
 
 
 async def _send(writer: asyncio.StreamWriter, response: Response, keep: bool) -> None:

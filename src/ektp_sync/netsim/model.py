@@ -16,6 +16,7 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, Attr]] = {
     "reset_peer": {"timeout": 0},
     "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},
     "limit_data": {"bytes": 0},
+    "noop": {},  # passes everything; Toxiproxy's own tests use it to exercise the toxic chain
     # Beyond Toxiproxy: what a field link needs.
     "link_bandwidth": {"rate": 0},
     "outage": {"period": 0, "duration": 0, "jitter": 0, "start": 0, "mode": "reset"},
@@ -43,6 +44,17 @@ class ApiError(Exception):
 
     def as_json(self) -> dict[str, Any]:
         return {"error": self.message, "status": self.status}
+
+
+class PopulateError(ApiError):
+    """A /populate that failed part-way: Toxiproxy answers the error *and* the proxies it made."""
+
+    def __init__(self, error: ApiError, made: list[dict[str, Any]]) -> None:
+        super().__init__(error.message, error.status)
+        self.made = made
+
+    def as_json(self) -> dict[str, Any]:
+        return {**super().as_json(), "proxies": self.made}
 
 
 def bad_body(detail: str) -> ApiError:
@@ -85,8 +97,10 @@ class ToxicSpec:
         if kind not in TOXIC_ATTRIBUTES:
             raise ApiError("invalid toxic type", 400)
         stream = body.get("stream") or "downstream"
-        if stream not in STREAMS:
+        # Toxiproxy lower-cases the stream name before checking it ("UPSTREAM" is upstream).
+        if not isinstance(stream, str) or stream.lower() not in STREAMS:
             raise ApiError("stream was invalid, can be either upstream or downstream", 400)
+        stream = stream.lower()
         name = body.get("name") or f"{kind}_{stream}"
         if not isinstance(name, str):
             raise bad_body("name must be a string")
@@ -151,12 +165,14 @@ class ProxySpec:
     enabled: bool = True
 
     @classmethod
-    def from_json(cls, body: Any) -> ProxySpec:
+    def from_json(cls, body: Any, position: int | None = None) -> ProxySpec:
+        """`position` (1-based) names the entry of a /populate list in errors, as Toxiproxy does."""
         if not isinstance(body, dict):
             raise bad_body("expected a JSON object")
+        where = f" at proxy {position}" if position is not None else ""
         for key in ("name", "upstream"):
             if not isinstance(body.get(key), str) or not body[key]:
-                raise ApiError(f"missing required field: {key}", 400)
+                raise ApiError(f"missing required field: {key}{where}", 400)
         listen = body.get("listen") or "127.0.0.1:0"
         enabled = body.get("enabled", True)
         if not isinstance(listen, str) or not isinstance(enabled, bool):

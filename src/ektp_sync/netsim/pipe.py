@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ektp_sync.netsim.link import Pacer
+from ektp_sync.netsim.metrics import ByteCounts
 from ektp_sync.netsim.toxics import Stub, latency_of, loss_effect, slice_sizes
 
 READ_SIZE = 65536
@@ -43,11 +44,13 @@ class Pipe:
         direction: str,
         src: asyncio.StreamReader,
         dst: asyncio.StreamWriter,
+        counts: ByteCounts,
     ) -> None:
         self.link = link
         self.direction = direction
         self.src = src
         self.dst = dst
+        self.counts = counts
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_CHUNKS)
         self._outbox: asyncio.Queue[Item] = asyncio.Queue(QUEUE_CHUNKS * 4)
         self._last_due = 0.0
@@ -65,6 +68,7 @@ class Pipe:
     async def _read(self) -> None:
         while True:
             data = await self.src.read(READ_SIZE)
+            self.counts.received += len(data)
             await self._inbox.put(data or None)
             if not data:
                 return
@@ -88,7 +92,11 @@ class Pipe:
             stub.sync()
             by_kind.setdefault(stub.toxic.kind, []).append(stub)
         if "timeout" in by_kind:
-            return True  # swallowed, as Toxiproxy's timeout toxic does
+            # Swallowed, as Toxiproxy's timeout toxic does; each chunk restarts its timer
+            # (an idle timeout: a peer that keeps sending is never cut).
+            for stub in by_kind["timeout"]:
+                stub.armed = loop.time()
+            return True
         if "reset_peer" in by_kind:
             # As Toxiproxy: the first data through arms it; that data is dropped, and after
             # `timeout` ms the connection is reset.
@@ -148,6 +156,7 @@ class Pipe:
                 if item.data:
                     self.dst.write(item.data)
                     await self.dst.drain()
+                    self.counts.sent += len(item.data)
                 continue
             if item.limit:
                 self.link.close()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import os
+import socket
 from typing import Any
 
 from ektp_sync.netsim.connection import Connection
+from ektp_sync.netsim.metrics import ByteCounts, ProxyMetrics
 from ektp_sync.netsim.model import ApiError, ProxySpec, ToxicSpec, split_address, toxic_not_found
 from ektp_sync.netsim.toxics import Toxic
 
@@ -16,7 +20,8 @@ STOP_TIMEOUT = 5.0
 class Proxy:
     """One proxy as Toxiproxy has it: listen → upstream, toxics, enabled (the `down` switch)."""
 
-    def __init__(self, spec: ProxySpec, seed: str) -> None:
+    def __init__(self, spec: ProxySpec, seed: str, metrics: ProxyMetrics | None = None) -> None:
+        self.metrics = metrics or ProxyMetrics()
         self.name = spec.name
         self.listen = spec.listen
         self.upstream = spec.upstream
@@ -43,6 +48,9 @@ class Proxy:
     def upstream_address(self) -> tuple[str, int]:
         return split_address(self.upstream)
 
+    def byte_counts(self, direction: str) -> ByteCounts:
+        return self.metrics.counts(direction, self.listen, self.name, self.upstream)
+
     @property
     def connections(self) -> int:
         """Connections open through this proxy now."""
@@ -57,7 +65,9 @@ class Proxy:
         try:
             self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
         except OSError as exc:
-            raise ApiError(f"could not listen on {self.listen}: {exc.strerror}", 500) from exc
+            # Toxiproxy passes Go's net.Listen error on: clients match on this text.
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise ApiError(f"listen tcp {host}:{port}: bind: {reason}", 500) from exc
         # Port 0 asks for any free port; show the real one, as Toxiproxy does.
         bound = self._server.sockets[0].getsockname()
         self.listen = f"{bound[0]}:{bound[1]}"
@@ -97,12 +107,16 @@ class Proxy:
             raise ApiError("bad request body: listen and upstream must be strings", 400)
         if not isinstance(enabled, bool):
             raise ApiError("bad request body: enabled must be a boolean", 400)
-        split_address(listen)
         split_address(upstream)
-        moved = (listen, upstream) != (self.listen, self.upstream)
+        # Compared as resolved addresses, as Toxiproxy does: `localhost:P` for a proxy on
+        # 127.0.0.1:P is not a move, so live connections survive the update.
+        same = await resolve(listen) == await resolve(self.listen)
+        moved = not same or upstream != self.upstream
         if moved or not enabled:
             await self.stop()
-        self.listen, self.upstream, self.enabled = listen, upstream, enabled
+        if moved:
+            self.listen, self.upstream = listen, upstream
+        self.enabled = enabled
         if enabled:
             await self.start()
 
@@ -129,12 +143,20 @@ class Proxy:
         return toxic
 
     def remove_toxic(self, name: str) -> None:
-        if self.toxics.pop(name, None) is None:
+        toxic = self.toxics.pop(name, None)
+        if toxic is None:
             raise toxic_not_found()
-        self.notify()
+        self._removed([toxic])
 
     def reset_toxics(self) -> None:
+        removed = list(self.toxics.values())
         self.toxics.clear()
+        self._removed(removed)
+
+    def _removed(self, toxics: list[Toxic]) -> None:
+        for connection in list(self._connections):
+            for toxic in toxics:
+                connection.toxic_removed(toxic)
         self.notify()
 
     def notify(self) -> None:
@@ -145,3 +167,20 @@ class Proxy:
     async def wait_changed(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), max(timeout, 0.0))
+
+
+async def resolve(address: str) -> tuple[str, int]:
+    """'host:port' → (IPv4/IPv6 address, port), resolving a host name like Go's ResolveTCPAddr."""
+    host, port = split_address(address)
+    try:
+        return str(ipaddress.ip_address(host)), port
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ApiError(f"lookup {host}: {exc.strerror or exc}", 400) from exc
+    # Prefer IPv4, as Go's resolver does for "tcp".
+    found.sort(key=lambda item: item[0] != socket.AF_INET)
+    return str(found[0][4][0]), port

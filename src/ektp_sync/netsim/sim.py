@@ -8,8 +8,10 @@ from typing import Any
 
 from ektp_sync.netsim.api import make_handler
 from ektp_sync.netsim.httpserver import HttpServer
+from ektp_sync.netsim.metrics import ProxyMetrics
 from ektp_sync.netsim.model import (
     ApiError,
+    PopulateError,
     ProxySpec,
     ToxicSpec,
     bad_body,
@@ -34,6 +36,7 @@ class NetSim:
     def __init__(self, api: str | None = DEFAULT_API, seed: int | None = None) -> None:
         self.seed: int = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self.proxies: dict[str, Proxy] = {}
+        self.metrics = ProxyMetrics()
         self._api_address = api
         self._http: HttpServer | None = None
 
@@ -83,7 +86,7 @@ class NetSim:
         spec = ProxySpec.from_json(body)
         if spec.name in self.proxies:
             raise ApiError("proxy already exists", 409)
-        proxy = Proxy(spec, str(self.seed))
+        proxy = Proxy(spec, str(self.seed), self.metrics)
         if proxy.enabled:
             await proxy.start()
         self.proxies[spec.name] = proxy
@@ -105,20 +108,30 @@ class NetSim:
         await self.get_proxy(name).set_enabled(enabled)
 
     async def populate(self, body: Any) -> list[Proxy]:
-        """Create or replace proxies (Toxiproxy's /populate); an identical one is kept as is."""
-        if not isinstance(body, list):
-            raise bad_body("expected a JSON list of proxies")
-        specs = [ProxySpec.from_json(item) for item in body]
-        result = []
-        for spec in specs:
-            old = self.proxies.get(spec.name)
-            if old is not None and _same_endpoints(old, spec):
-                result.append(old)
-                continue
-            if old is not None:
-                await self.remove_proxy(spec.name)
-            result.append(await self.create_proxy(spec.__dict__))
+        """Create or replace proxies (Toxiproxy's /populate); an identical one is kept as is.
+
+        As Toxiproxy: every entry is checked for its required fields first (nothing is made if
+        one lacks them), then proxies are made in order; one that fails (a busy port) stops the
+        run with a PopulateError that carries the proxies made before it.
+        """
+        result: list[Proxy] = []
+        try:
+            if not isinstance(body, list):
+                raise bad_body("expected a JSON list of proxies")
+            specs = [ProxySpec.from_json(item, at) for at, item in enumerate(body, 1)]
+            for spec in specs:
+                result.append(await self._populate_one(spec))
+        except ApiError as error:
+            raise PopulateError(error, [proxy.as_json() for proxy in result]) from error
         return result
+
+    async def _populate_one(self, spec: ProxySpec) -> Proxy:
+        old = self.proxies.get(spec.name)
+        if old is not None and _same_endpoints(old, spec):
+            return old
+        if old is not None:
+            await self.remove_proxy(spec.name)
+        return await self.create_proxy(spec.__dict__)
 
     async def reset(self) -> None:
         """Enable every proxy and remove every toxic (POST /reset)."""

@@ -63,7 +63,7 @@ class Stub:
     toxic: Toxic
     rng: random.Random
     active: bool
-    since: float
+    armed: float  # timeout: when its idle timer last started (first sight, then each chunk)
     pacer: Pacer | None = None
     bad: bool = False  # Gilbert–Elliott state of this connection's direction
     sent: int = 0  # limit_data: bytes let through so far
@@ -117,17 +117,22 @@ def loss_effect(stub: Stub, size: int) -> tuple[float, bool]:
 
 
 def slice_sizes(stub: Stub, size: int) -> list[int]:
-    """Toxiproxy's slicer: pieces of average_size ± size_variation bytes."""
+    """Toxiproxy's slicer: halve the chunk (the cut moved by ±size_variation) until each piece
+    is within size_variation of average_size, so pieces run from about half of
+    average+variation up to it (a 5000-byte chunk at 100 ± 50 gives ~78-byte pieces)."""
     spec = stub.toxic.spec
     average = int(spec.number("average_size"))
-    variation = int(spec.number("size_variation"))
+    variation = max(0, int(spec.number("size_variation")))
     if average <= 0:
-        return [size]
+        return [size]  # Toxiproxy refuses to slice to nothing; we pass the chunk whole
     sizes: list[int] = []
-    left = size
-    while left > 0:
-        piece = average + (stub.rng.randint(-variation, variation) if variation else 0)
-        piece = min(max(piece, 1), left)
-        sizes.append(piece)
-        left -= piece
+    pending = [size]  # a stack, right half pushed first so pieces come out in stream order
+    while pending:
+        length = pending.pop()
+        if length - average <= variation or length < 2:
+            sizes.append(length)
+            continue
+        cut = length // 2 + (stub.rng.randint(-variation, variation - 1) if variation else 0)
+        cut = min(max(cut, 1), length - 1)  # variation above the average must still terminate
+        pending += [length - cut, cut]
     return sizes
