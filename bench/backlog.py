@@ -24,8 +24,8 @@ from bench.nodedb import (
 )
 from bench.report import Result
 from ektp_sync.launch import free_port, local_process
-from ektp_sync.outbox import Outbox
 from ektp_sync.storage import create_engine
+from local_server.store.queue import Outbox
 
 SINGKAWANG_BACKLOG = 137_533
 SMALL_BACKLOG = 1_000

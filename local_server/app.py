@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.node_tables import create_tables
 from ektp_sync.storage import create_engine
-from ektp_sync.sync.worker import SyncWorker
 from local_server.errors import install_error_handlers
 from local_server.routes import health_router, router
 from local_server.service import RecordService
+from local_server.store.tables import create_tables
+from local_server.sync.worker import SyncWorker
 
 
 def create_app(settings: LocalSettings) -> FastAPI:

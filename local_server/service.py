@@ -19,12 +19,8 @@ from ektp_sync.body_limits import body_validation_error
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState, sources_of
-from ektp_sync.inbox import PUBLIC_KEY_KEY
-from ektp_sync.node_tables import outbox, records
-from ektp_sync.outbox import enqueue
 from ektp_sync.signing import load_public_key, verify
 from ektp_sync.storage import utcnow
-from ektp_sync.sync.worker import SyncWorker
 from ektp_sync.wire import (
     Authorisation,
     DecisionView,
@@ -38,7 +34,17 @@ from ektp_sync.wire import (
     ResidentRecord,
 )
 from local_server.errors import Conflict, InvalidQuery, RecordNotFound
-from local_server.resend import Action, changed_fields, history_of, payload_of, requeue_failed
+from local_server.store.decisions import PUBLIC_KEY_KEY
+from local_server.store.queue import enqueue
+from local_server.store.records import (
+    Action,
+    changed_fields,
+    history_of,
+    payload_of,
+    requeue_failed,
+)
+from local_server.store.tables import outbox, records
+from local_server.sync.worker import SyncWorker
 
 S = RecordState
 

@@ -15,9 +15,9 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import RecordState, can_transition
-from ektp_sync.node_tables import outbox, records, sync_state
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import Decision
+from local_server.store.tables import outbox, records, sync_state
 
 logger = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.sync.breaker import CircuitBreaker
-from ektp_sync.sync.client import CentralClient
-from ektp_sync.sync.health import LinkMonitor
-from ektp_sync.sync.policy import RetryPolicy
-from ektp_sync.sync.stopping import StopSignal
+from local_server.sync.breaker import CircuitBreaker
+from local_server.sync.client import CentralClient
+from local_server.sync.health import LinkMonitor
+from local_server.sync.policy import RetryPolicy
+from local_server.sync.stopping import StopSignal
 
 
 @dataclass

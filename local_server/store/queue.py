@@ -31,8 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import RecordState, sources_of
-from ektp_sync.node_tables import outbox, records
 from ektp_sync.storage import IdList, UTCDateTime, utcnow
+from local_server.store.tables import outbox, records
 
 S = RecordState
 

@@ -8,17 +8,17 @@ import time
 from collections.abc import Sequence
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.outbox import ClaimedEntry, Outbox
-from ektp_sync.sync.client import (
+from local_server.store.queue import ClaimedEntry, Outbox
+from local_server.sync.client import (
     BatchTooLarge,
     CentralBusy,
     CentralError,
     CentralUnreachable,
     item_json,
 )
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.sizing import BatchSizer
-from ektp_sync.sync.stopping import Abandoned
+from local_server.sync.link import CentreLink
+from local_server.sync.sizing import BatchSizer
+from local_server.sync.stopping import Abandoned
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass, field
 
 from ektp_sync.storage import utcnow
-from ektp_sync.sync.breaker import CircuitBreaker
 from ektp_sync.wire import LinkHealth
+from local_server.sync.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 

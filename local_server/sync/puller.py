@@ -7,11 +7,11 @@ import logging
 import time
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.inbox import CURSOR_KEY, Inbox
 from ektp_sync.signing import load_public_key
-from ektp_sync.sync.client import CentralBusy, CentralError, CentralUnreachable
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.stopping import Abandoned
+from local_server.store.decisions import CURSOR_KEY, Inbox
+from local_server.sync.client import CentralBusy, CentralError, CentralUnreachable
+from local_server.sync.link import CentreLink
+from local_server.sync.stopping import Abandoned
 
 logger = logging.getLogger(__name__)
 

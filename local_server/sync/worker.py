@@ -9,12 +9,12 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.inbox import Inbox
-from ektp_sync.outbox import Outbox
-from ektp_sync.sync.breaker import BreakerState
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.puller import Puller
-from ektp_sync.sync.pusher import Pusher
+from local_server.store.decisions import Inbox
+from local_server.store.queue import Outbox
+from local_server.sync.breaker import BreakerState
+from local_server.sync.link import CentreLink
+from local_server.sync.puller import Puller
+from local_server.sync.pusher import Pusher
 
 logger = logging.getLogger(__name__)
 

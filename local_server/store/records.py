@@ -17,10 +17,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ektp_sync.domain.states import RecordState
-from ektp_sync.history_tables import submission_history
-from ektp_sync.node_tables import records
-from ektp_sync.outbox import enqueue
 from ektp_sync.wire import PastSubmission, ResidentRecord
+from local_server.store.queue import enqueue
+from local_server.store.tables import records, submission_history
 
 S = RecordState
 Action = Literal["retry", "correction"]
