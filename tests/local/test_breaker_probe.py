@@ -22,7 +22,7 @@ from ektp_sync.config import LocalSettings
 from ektp_sync.testing import eventually
 from local_server.store.decisions import Inbox
 from local_server.sync.breaker import BreakerState, CircuitBreaker
-from local_server.sync.client import CentralClient
+from local_server.sync.client import CentreClient
 from local_server.sync.health import LinkMonitor
 from local_server.sync.link import CentreLink
 from local_server.sync.policy import RetryPolicy
@@ -59,7 +59,7 @@ async def pulling(
         central_public_key=base64.b64encode(key).decode(),
         decisions_poll_seconds=0.05,
     )
-    client = CentralClient(settings, transport=httpx.MockTransport(centre))
+    client = CentreClient(settings, transport=httpx.MockTransport(centre))
     breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
     if link_was_failing:
         breaker.failed()

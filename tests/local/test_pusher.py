@@ -14,7 +14,7 @@ from ektp_sync.config import LocalSettings
 from ektp_sync.storage import create_engine, utcnow
 from local_server.store.queue import Outbox, enqueue
 from local_server.store.tables import create_tables, outbox, records
-from local_server.sync.client import CentralClient
+from local_server.sync.client import CentreClient
 from local_server.sync.health import LinkMonitor
 from local_server.sync.link import CentreLink
 from local_server.sync.pusher import Pusher
@@ -32,7 +32,7 @@ async def parts(settings_for: Callable[..., LocalSettings]) -> AsyncIterator[Par
         settings = settings_for(url)
         engine = create_engine(settings.database_url)
         await create_tables(engine)
-        client = CentralClient(settings)
+        client = CentreClient(settings)
         link = CentreLink.of(settings, client)
         health = link.health
         queue = Outbox(engine, owner="test")
