@@ -58,7 +58,7 @@ async def create_node_db(path: Path) -> str:
 
 
 def add_missing_indexes(path: Path) -> list[str]:
-    """Create indexes that `node_tables` declares but the migrated database lacks; their names.
+    """Create indexes that `store.tables` declares but the migrated database lacks; their names.
 
     Shows what an index does before its migration revision exists (reported as such).
     """
