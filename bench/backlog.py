@@ -24,8 +24,8 @@ from bench.nodedb import (
 )
 from bench.report import Result
 from ektp_sync.launch import free_port, local_process
-from ektp_sync.outbox import Outbox
 from ektp_sync.storage import create_engine
+from local_server.store.queue import Outbox
 
 SINGKAWANG_BACKLOG = 137_533
 SMALL_BACKLOG = 1_000
@@ -86,7 +86,7 @@ def run(workdir: Path, quick: bool) -> Result:
     big = asyncio.run(claim_latency(urls[SINGKAWANG_BACKLOG], repeats))
     small = asyncio.run(claim_latency(urls[SMALL_BACKLOG], repeats))
     # the schema as the node's migrations make it is what counts; an index declared in
-    # node_tables but not yet migrated is shown beside it, measured on the same data
+    # store.tables but not yet migrated is shown beside it, measured on the same data
     added = add_missing_indexes(workdir / f"backlog-{SINGKAWANG_BACKLOG}" / "local.db")
     if added:
         add_missing_indexes(workdir / f"backlog-{SMALL_BACKLOG}" / "local.db")

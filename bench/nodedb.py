@@ -18,10 +18,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex
 
 from ektp_sync.domain.states import RecordState
-from ektp_sync.node_tables import create_tables, metadata
 from ektp_sync.storage import create_engine
 from ektp_sync.synth import SyntheticResident, generate
 from ektp_sync.wire import ResidentRecord
+from local_server.store.tables import create_tables, metadata
 
 CHUNK = 5_000
 
@@ -58,7 +58,7 @@ async def create_node_db(path: Path) -> str:
 
 
 def add_missing_indexes(path: Path) -> list[str]:
-    """Create indexes that `node_tables` declares but the migrated database lacks; their names.
+    """Create indexes that `store.tables` declares but the migrated database lacks; their names.
 
     Shows what an index does before its migration revision exists (reported as such).
     """

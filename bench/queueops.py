@@ -30,9 +30,9 @@ from sqlalchemy import insert
 from bench.nodedb import create_node_db, distinct_residents
 from bench.report import Result
 from ektp_sync.config import LocalSettings
-from ektp_sync.node_tables import records
-from ektp_sync.outbox import Outbox, enqueue, enqueue_many
 from ektp_sync.storage import create_engine, utcnow
+from local_server.store.queue import Outbox, enqueue, enqueue_many
+from local_server.store.tables import records
 
 BATCH = LocalSettings.model_fields["batch_size"].default  # the node's default batch size
 #: the reference clears its acked rows this often (as it did before the node's batch grew)

@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.node_tables import create_tables
 from ektp_sync.storage import create_engine
-from ektp_sync.sync.worker import SyncWorker
-from local_server.errors import install_error_handlers
+from local_server.errors_http import install_error_handlers
 from local_server.routes import health_router, router
 from local_server.service import RecordService
+from local_server.store.records import RecordStore
+from local_server.store.tables import create_tables
+from local_server.sync.worker import SyncWorker
 
 
 def create_app(settings: LocalSettings) -> FastAPI:
@@ -25,7 +26,7 @@ def create_app(settings: LocalSettings) -> FastAPI:
             worker = SyncWorker(engine, settings)
             app.state.settings = settings
             app.state.worker = worker
-            app.state.service = RecordService(engine, settings, worker)
+            app.state.service = RecordService(RecordStore(engine), settings, worker)
             await worker.start()
             try:
                 yield

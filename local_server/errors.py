@@ -1,37 +1,99 @@
-"""The local node's errors; their HTTP answers (ErrorBody) come from `ektp_sync.http_errors`."""
+"""Every error the office node raises on purpose, named for what happened; no HTTP here.
+
+Two branches under `NodeError`:
+
+- `RecordRefused`: what the node refuses an operator (unknown record, a state that forbids the
+  action, a bad query or correction). `detail` is a sentence, `rule` a stable key for scripts;
+  `errors_http` turns them into the HTTP answers.
+- `CentreExchangeError`: an exchange with the centre did not succeed (the node is the client
+  here). The message is a sentence an operator can act on; the sync loops decide what follows.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from pydantic import ValidationError
 
-from ektp_sync.http_errors import HttpError
-from ektp_sync.http_errors import install_error_handlers as install_shared_handlers
-
-
-class NodeError(HttpError):
-    """An expected refusal: `detail` is a sentence, `rule` a stable key for scripts."""
-
-    status_code = 400
+from ektp_sync.domain.nik import mask_nik
 
 
-class RecordNotFound(NodeError):
-    status_code = 404
+class NodeError(Exception):
+    """Base of every error the office node raises on purpose."""
 
+
+class RecordRefused(NodeError):
+    """An operator's request the node refuses: `detail` for people, `rule` for scripts."""
+
+    def __init__(self, detail: str, rule: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.rule = rule
+
+
+class RecordNotFound(RecordRefused):
     def __init__(self, record_id: str) -> None:
         super().__init__(f"no record with id {record_id!r} on this node", "record_not_found")
 
 
-class Conflict(NodeError):
-    """The record's state does not allow what was asked (409)."""
-
-    status_code = 409
+class RecordConflict(RecordRefused):
+    """The record's state (or another record) does not allow what was asked."""
 
 
-class InvalidQuery(NodeError):
-    status_code = 422
+class NikInFlight(RecordConflict):
+    """Another record of this NIK is still on its way (the one-in-flight-per-NIK rule)."""
+
+    def __init__(self, nik: str) -> None:
+        super().__init__(
+            f"a record with NIK {mask_nik(nik)} is still in flight on this node "
+            "(queued, uploading, awaiting decision or in review); wait for its decision",
+            "nik_in_flight",
+        )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    install_shared_handlers(
-        app, internal_detail="internal error on the office node; it has been logged"
-    )
+class InvalidQuery(RecordRefused):
+    """A query parameter the node cannot use (e.g. a cursor it never handed out)."""
+
+
+class InvalidCorrection(NodeError):
+    """A correction that, merged with the stored record, breaks a rule of a record; the broken
+    rules are pydantic's, as for a new recording."""
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class CentreExchangeError(NodeError):
+    """An exchange with the centre did not succeed; retry later (unless a subclass says so)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class CentreUnreachable(CentreExchangeError):
+    """No HTTP answer at all: refused, reset, timed out, name not resolved."""
+
+
+class CentreStatusError(CentreExchangeError):
+    """The centre answered with a status other than success."""
+
+    def __init__(self, message: str, status_code: int, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.status_code = status_code
+
+
+class CentreBusy(CentreStatusError):
+    """503 or 429: the centre sheds load and usually says when to come back (Retry-After)."""
+
+
+class CentreAuthRefused(CentreStatusError):
+    """401/403: the office's API key is wrong; retried, but an operator must fix it."""
+
+
+class BatchTooLarge(CentreStatusError):
+    """413: split the batch; a single item refused this way is refused for good."""
+
+
+class CentreProtocolError(CentreExchangeError):
+    """The centre answered 2xx with a body that does not follow the contract."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from ektp_sync.node_tables import outbox, records
 from ektp_sync.storage import create_engine
 from ektp_sync.synth import generate
 from ektp_sync.testing import eventually
+from local_server.store.tables import outbox, records
 
 pytestmark = pytest.mark.integration
 

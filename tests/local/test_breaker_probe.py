@@ -19,14 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.inbox import Inbox
-from ektp_sync.sync.breaker import BreakerState, CircuitBreaker
-from ektp_sync.sync.client import CentralClient
-from ektp_sync.sync.health import LinkMonitor
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.policy import RetryPolicy
-from ektp_sync.sync.puller import Puller
 from ektp_sync.testing import eventually
+from local_server.store.decisions import Inbox
+from local_server.sync.breaker import BreakerState, CircuitBreaker
+from local_server.sync.client import CentreClient
+from local_server.sync.health import LinkMonitor
+from local_server.sync.link import CentreLink
+from local_server.sync.policy import RetryPolicy
+from local_server.sync.puller import Puller
 
 
 class _Inbox:
@@ -59,7 +59,7 @@ async def pulling(
         central_public_key=base64.b64encode(key).decode(),
         decisions_poll_seconds=0.05,
     )
-    client = CentralClient(settings, transport=httpx.MockTransport(centre))
+    client = CentreClient(settings, transport=httpx.MockTransport(centre))
     breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
     if link_was_failing:
         breaker.failed()

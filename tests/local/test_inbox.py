@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ektp_sync.inbox import CURSOR_KEY, Inbox
-from ektp_sync.node_tables import create_tables, outbox, records
-from ektp_sync.outbox import enqueue
 from ektp_sync.storage import create_engine, utcnow
 from ektp_sync.wire import Decision
+from local_server.store.decisions import CURSOR_KEY, Inbox
+from local_server.store.queue import enqueue
+from local_server.store.tables import create_tables, outbox, records
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import DateTime, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ektp_sync.node_tables import create_tables, outbox, records
-from ektp_sync.outbox import ITEM_OVERHEAD_BYTES, Outbox, enqueue, select_bounded
 from ektp_sync.storage import create_engine, utcnow
+from local_server.store.queue import ITEM_OVERHEAD_BYTES, Outbox, enqueue, select_bounded
+from local_server.store.tables import create_tables, outbox, records
 
 LEASE = 60.0
 

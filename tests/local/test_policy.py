@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ektp_sync.sync.client import parse_retry_after
-from ektp_sync.sync.policy import RetryPolicy
+from local_server.sync.client import parse_retry_after
+from local_server.sync.policy import RetryPolicy
 
 
 def test_full_jitter_stays_within_zero_and_the_exponential_bound() -> None:

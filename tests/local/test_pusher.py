@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.node_tables import create_tables, outbox, records
-from ektp_sync.outbox import Outbox, enqueue
 from ektp_sync.storage import create_engine, utcnow
-from ektp_sync.sync.client import CentralClient
-from ektp_sync.sync.health import LinkMonitor
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.pusher import Pusher
+from local_server.store.queue import Outbox, enqueue
+from local_server.store.tables import create_tables, outbox, records
+from local_server.sync.client import CentreClient
+from local_server.sync.health import LinkMonitor
+from local_server.sync.link import CentreLink
+from local_server.sync.pusher import Pusher
 
 from .fake_centre import FakeCentre, serve
 from .residents import resident
@@ -32,7 +32,7 @@ async def parts(settings_for: Callable[..., LocalSettings]) -> AsyncIterator[Par
         settings = settings_for(url)
         engine = create_engine(settings.database_url)
         await create_tables(engine)
-        client = CentralClient(settings)
+        client = CentreClient(settings)
         link = CentreLink.of(settings, client)
         health = link.health
         queue = Outbox(engine, owner="test")

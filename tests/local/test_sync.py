@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.node_tables import outbox, records
 from ektp_sync.signing import Signer
 from ektp_sync.storage import create_engine
 from ektp_sync.testing import eventually
 from local_server.app import create_app
+from local_server.store.tables import outbox, records
 
 from .conftest import running
 from .fake_centre import Busy, FakeCentre, free_port, serve

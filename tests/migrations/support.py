@@ -10,13 +10,12 @@ from types import ModuleType
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-# the apps import every module that puts a table on a schema's MetaData (e.g. history_tables),
-# so comparisons with the migrated database see all the tables the servers use
+# the apps import every module that puts a table on a schema's MetaData, so comparisons with
+# the migrated database see all the tables the servers use (the node's are all in one module)
 import central_server.app  # noqa: F401
-import local_server.app  # noqa: F401
 from central_server.tables import SCHEMA as CENTRAL
 from ektp_sync.migrations import Schema, alembic_config
-from ektp_sync.node_tables import SCHEMA as LOCAL
+from local_server.store.tables import SCHEMA as LOCAL
 
 SCHEMAS = {"central": CENTRAL, "local": LOCAL}
 

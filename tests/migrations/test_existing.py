@@ -23,9 +23,9 @@ from ektp_sync.migrations import (
     schema_diff,
     upgrade,
 )
-from ektp_sync.node_tables import SCHEMA as LOCAL
-from ektp_sync.node_tables import outbox, records
 from ektp_sync.storage import SchemaIntegrityError, schema_transaction
+from local_server.store.tables import SCHEMA as LOCAL
+from local_server.store.tables import outbox, records
 
 from .support import baseline, migrate_cli
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ektp_sync.sync.breaker import BreakerState, CircuitBreaker
+from local_server.sync.breaker import BreakerState, CircuitBreaker
 
 
 class Clock:

@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from ektp_sync.signing import Signer, canonical_json, load_public_key, verify
-from ektp_sync.sync.client import item_json
 from ektp_sync.synth import generate
 from ektp_sync.wire import ATTACHMENTS_TOO_LARGE, ResidentRecord
+from local_server.sync.client import item_json
 
 
 def test_signature_round_trip_and_tampering(tmp_path) -> None:

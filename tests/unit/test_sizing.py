@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ektp_sync.sync.sizing import MIN_BATCH_BYTES, BatchSizer
+from local_server.sync.sizing import MIN_BATCH_BYTES, BatchSizer
 
 
 def test_starts_modest_then_follows_a_slow_link() -> None:

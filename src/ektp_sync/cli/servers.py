@@ -188,7 +188,7 @@ def local_migrate(
     db: Db = None, data_dir: DataDir = Path("var"), office_code: OfficeCode = "6172"
 ) -> None:
     """Bring the office node's database schema to this version (every start does it too)."""
-    from ektp_sync.node_tables import SCHEMA
+    from local_server.store.tables import SCHEMA
 
     settings = LocalSettings(data_dir=data_dir, db_url=db, office_code=office_code)
     _migrate(settings.database_url, SCHEMA)

@@ -1,7 +1,8 @@
-"""The local node's HTTP client for the centre, with a small hierarchy of readable errors.
+"""The office node's HTTP client for the centre.
 
-Every failure becomes a `CentralError` whose message is a sentence an operator can act on
-("connection refused by centre", "centre answered 503"); the pusher decides what to do with it.
+Every failure becomes a `CentreExchangeError` (`local_server.errors`) whose message is a sentence
+an operator can act on ("connection refused by centre", "centre answered 503"); the sync loops
+decide what to do with it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from pydantic import ValidationError
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.wire import DecisionsPage, IntakeResponse, PublicKey
+from local_server.errors import (
+    BatchTooLarge,
+    CentreAuthRefused,
+    CentreBusy,
+    CentreProtocolError,
+    CentreStatusError,
+    CentreUnreachable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,43 +36,6 @@ M = TypeVar("M", IntakeResponse, DecisionsPage, PublicKey)
 
 #: bodies above this are compressed in a worker thread (~1 ms of zlib at level 5)
 GZIP_IN_THREAD_BYTES = 64 * 1024
-
-
-class CentralError(Exception):
-    """The exchange with the centre did not succeed; retry later (unless a subclass says so)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-
-
-class CentralUnreachable(CentralError):
-    """No HTTP answer at all: refused, reset, timed out, name not resolved."""
-
-
-class CentralHTTPError(CentralError):
-    """The centre answered with an unexpected status."""
-
-    def __init__(self, message: str, status_code: int, retry_after: float | None = None) -> None:
-        super().__init__(message, retry_after)
-        self.status_code = status_code
-
-
-class CentralBusy(CentralHTTPError):
-    """503 or 429: the centre sheds load and usually says when to come back (Retry-After)."""
-
-
-class CentralAuthError(CentralHTTPError):
-    """401/403: the office's API key is wrong; retried, but an operator must fix it."""
-
-
-class BatchTooLarge(CentralHTTPError):
-    """413: split the batch; a single item refused this way is refused for good."""
-
-
-class CentralProtocolError(CentralError):
-    """The centre answered 2xx with a body that does not follow the contract."""
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
@@ -113,22 +85,22 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     return f"network error talking to centre ({type(exc).__name__})"
 
 
-def _error_for(response: httpx.Response) -> CentralHTTPError:
+def _error_for(response: httpx.Response) -> CentreStatusError:
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     if status in (429, 503):
         wait = f", asks to retry after {retry_after:g}s" if retry_after is not None else ""
-        return CentralBusy(f"centre answered {status} (busy){wait}", status, retry_after)
+        return CentreBusy(f"centre answered {status} (busy){wait}", status, retry_after)
     if status in (401, 403):
-        return CentralAuthError(
+        return CentreAuthRefused(
             f"centre answered {status}: the office API key is wrong or not allowed", status
         )
     if status == 413:
         return BatchTooLarge("centre answered 413: batch too large", status)
-    return CentralHTTPError(f"centre answered {status}", status, retry_after)
+    return CentreStatusError(f"centre answered {status}", status, retry_after)
 
 
-class CentralClient:
+class CentreClient:
     """One keep-alive connection pool to the centre, shared by pusher and puller."""
 
     def __init__(self, settings: LocalSettings, transport: httpx.AsyncBaseTransport | None = None):
@@ -153,15 +125,15 @@ class CentralClient:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise CentralUnreachable(_describe_transport_error(exc)) from exc
+            raise CentreUnreachable(_describe_transport_error(exc)) from exc
         except httpx.HTTPError as exc:
-            raise CentralUnreachable(f"exchange with centre failed ({exc})") from exc
+            raise CentreUnreachable(f"exchange with centre failed ({exc})") from exc
         except Exception as exc:
             # the transport's internals can fail in other ways when a connection dies at the
             # wrong moment (seen: httpcore's AttributeError on a reset socket): still the link,
             # said in the operator's words; the internal detail goes to the log only
             logger.debug("exchange with centre failed inside the transport", exc_info=exc)
-            raise CentralUnreachable("connection to centre broke off") from exc
+            raise CentreUnreachable("connection to centre broke off") from exc
         if response.status_code >= 300:
             raise _error_for(response)
         return response
@@ -216,7 +188,7 @@ def _parse(model: type[M], response: httpx.Response) -> M:
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
-        raise CentralProtocolError(
+        raise CentreProtocolError(
             f"centre's answer to {response.request.url.path} does not follow the contract: "
             f"{exc.errors()[0]['msg']}"
         ) from exc

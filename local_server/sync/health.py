@@ -1,14 +1,12 @@
-"""Link health of the local node, kept in memory and shown on /status."""
+"""Link health of the office node, kept in memory and shown on /status (through the link)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ektp_sync.storage import utcnow
-from ektp_sync.sync.breaker import CircuitBreaker
-from ektp_sync.wire import LinkHealth
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +22,6 @@ class LinkMonitor:
     last_success_at: dt.datetime | None = None
     last_error: str | None = None
     in_flight_batches: int = 0
-    breaker: CircuitBreaker | None = field(default=None, repr=False)
 
     def contacted(self) -> None:
         """The centre answered (any HTTP answer proves the link works)."""
@@ -49,15 +46,3 @@ class LinkMonitor:
     def problem(self, error: str) -> None:
         """An error that is not a link failure (e.g. the centre's key changed)."""
         self.last_error = error
-
-    def snapshot(self) -> LinkHealth:
-        return LinkHealth(
-            url=self.url,
-            reachable=self.reachable,
-            breaker=self.breaker.state.value if self.breaker else "closed",
-            next_probe_in_seconds=self.breaker.seconds_to_probe() if self.breaker else None,
-            last_contact_at=self.last_contact_at,
-            last_error=self.last_error,
-            consecutive_failures=self.consecutive_failures,
-            in_flight_batches=self.in_flight_batches,
-        )

@@ -1,4 +1,4 @@
-"""The decisions side of the local node's storage: cursor, pinned key, applying decisions.
+"""The decisions side of the office node's store: cursor, pinned key, applying decisions.
 
 Decisions and the cursor that follows them are committed in one transaction, so a crash
 between the two can neither lose a decision nor apply one twice.
@@ -11,13 +11,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ektp_sync.domain.states import RecordState, can_transition
-from ektp_sync.node_tables import outbox, records, sync_state
+from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import Decision
+from local_server.store.queue import forget_entries, lock_entries
+from local_server.store.tables import records, sync_state
+from local_server.store.transitions import move
 
 logger = logging.getLogger(__name__)
 
@@ -95,12 +97,7 @@ async def _apply_page(
     # lock the queue entries, then the records — the pusher's order, each in id order — so a
     # concurrent claim can neither move a state under us (lost update) nor deadlock with us
     if record_ids:
-        await conn.execute(
-            select(outbox.c.record_id)
-            .where(outbox.c.record_id.in_(record_ids))
-            .order_by(outbox.c.record_id)
-            .with_for_update()
-        )
+        await lock_entries(conn, record_ids)
         locked = await conn.execute(
             select(records.c.id, records.c.state)
             .where(records.c.id.in_(record_ids))
@@ -121,7 +118,7 @@ async def _apply_page(
             continue
         target = targets[record_id]
         wanted = RecordState(decision.status.value)
-        if not can_transition(target.state, wanted):
+        if not move(wanted).permits(target.state):
             # a repeated feed entry, or a record already printed/failed: nothing to change
             logger.info(
                 "decision %s for %s ignored: record is %s",
@@ -135,6 +132,7 @@ async def _apply_page(
     changed = [t for t in targets.values() if t.decision is not None]
     if not changed:
         return 0
+    # every move was checked above, in feed order, on rows this transaction holds locked
     await conn.execute(
         update(records)
         .where(records.c.id == bindparam("b_id"), records.c.state == bindparam("b_was"))
@@ -150,7 +148,7 @@ async def _apply_page(
         [_row_of(t) for t in changed],
     )
     # a decision that overtook the upload acknowledgement: the queue entry has served its purpose
-    await conn.execute(delete(outbox).where(outbox.c.record_id.in_([t.record_id for t in changed])))
+    await forget_entries(conn, [t.record_id for t in changed])
     return applied
 
 

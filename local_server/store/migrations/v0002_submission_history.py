@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29
 
-The tables in code are `ektp_sync.history_tables`. History is frozen here: plain SQLAlchemy
+The tables in code are `local_server.store.tables`. History is frozen here: plain SQLAlchemy
 types, nothing imported from the application.
 """
 

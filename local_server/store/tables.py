@@ -1,10 +1,8 @@
-"""The local node's tables (records, outbox, sync_state) and their migration history (`SCHEMA`).
+"""Every table of the office node, on one MetaData, and their migration history (`SCHEMA`).
 
-A change here needs a revision in `ektp_sync/migrations/local/`; tests/migrations fails until the
-migrated schema equals these tables again.
-
-The sync engine and the local server both use them, so they live in the shared core: the
-dependency runs local_server → ektp_sync, never the reverse.
+records, outbox (the upload queue), sync_state (decisions cursor, pinned key) and
+submission_history. A change here needs a revision in `local_server/store/migrations/`;
+tests/migrations fails until the migrated schema equals these tables again.
 """
 
 from __future__ import annotations
@@ -93,11 +91,35 @@ sync_state = Table(
     Column("value", Text, nullable=False),
 )
 
+#: Past submissions of a record: what was sent before an operator re-sent it. A `failed` record
+#: is re-queued (retried as is, or corrected) under a new `submission_id`; the spent one, its NIK
+#: and the centre's refusal stay here for the record's history.
+submission_history = Table(
+    "submission_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "record_id",
+        String(32),
+        ForeignKey("records.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("submission_id", String(64), nullable=False, unique=True),
+    Column("nik", String(16), nullable=False),  # the NIK it was sent under
+    Column("outcome", String(20), nullable=False),  # the record's state when re-sent: failed
+    Column("reason", Text),  # why: the centre's refusal as the node recorded it
+    Column("attempts", Integer, nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),  # when this submission_id was issued
+    Column("superseded_at", UTCDateTime, nullable=False),
+    Column("superseded_by", String(20), nullable=False),  # "retry" or "correction"
+    Column("changed_fields", Text, nullable=False, default=""),  # comma-separated, correction
+    Index("ix_submission_history_record", "record_id", "id"),
+)
 
 SCHEMA = Schema(
     name="local",
     metadata=metadata,
-    versions="ektp_sync.migrations:local",
+    versions="local_server.store:migrations",
     version_table="alembic_version_local",
     # PostgreSQL advisory lock key for schema upgrades ("ektr"; the centre's are "ektp", "ektq")
     lock_key=0x656B7472,

@@ -1,10 +1,10 @@
-"""The upload queue of the local node: every line of queue SQL lives here.
+"""The upload queue of the office node: every statement that writes the queue lives here.
 
 enqueue → claim (with a lease) → ack (accepted) | fail (invalid) | retry_later | release.
 Each method of `Outbox` is one short transaction, so callers never hold a connection while they
 talk to the centre (SQLite has one pooled connection per process). Only one sync worker may run
 per local database: `release_all` at start assumes every lease left behind belongs to a dead
-process.
+process. The records' state follows each step, through the moves of `transitions`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Integer,
     String,
-    and_,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -30,11 +28,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ektp_sync.domain.states import RecordState, sources_of
-from ektp_sync.node_tables import outbox, records
+from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import IdList, UTCDateTime, utcnow
+from local_server.store.tables import outbox, records
+from local_server.store.transitions import move
 
 S = RecordState
+
+#: a claim sends the record up; the centre's answer accepts or refuses it; a link fault, a
+#: shutdown or a crash gives it back to the queue (never a failed record: only an operator may)
+_CLAIMED = move(S.UPLOADING)
+_ACCEPTED = move(S.AWAITING_DECISION)
+_REFUSED = move(S.FAILED)
+_REQUEUED = move(S.QUEUED, only_from=[S.UPLOADING])
 
 #: per-item JSON overhead next to the record itself (ids, office code, timestamps)
 ITEM_OVERHEAD_BYTES = 256
@@ -132,8 +138,8 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
             update(records)
             .where(ids_in(records.c.id))
             .values(
-                state=case((_upload_guard(), S.UPLOADING.value), else_=records.c.state),
-                updated_at=case((_upload_guard(), _NOW), else_=records.c.updated_at),
+                state=_CLAIMED.state,
+                updated_at=_CLAIMED.when_allowed(_NOW, records.c.updated_at),
             )
             .returning(
                 records.c.id, records.c.submission_id, records.c.created_at, records.c.payload
@@ -156,7 +162,7 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
             .values(
                 attempts=records.c.attempts + 1,
                 updated_at=_NOW,
-                state=_if_uploading(S.AWAITING_DECISION),
+                state=_ACCEPTED.state,
             )
         ),
     )
@@ -207,11 +213,6 @@ def _lease_due() -> Any:
             type_coerce(outbox.c.enqueued_at, String),
         )
     )
-
-
-def _upload_guard() -> Any:
-    # `=` per state, not IN: an IN list is an expanding parameter, rendered again on every call
-    return or_(*(records.c.state == s.value for s in sorted(sources_of(S.UPLOADING))))
 
 
 class Outbox:
@@ -277,7 +278,7 @@ class Outbox:
         now = utcnow()
         async with self._engine.begin() as conn:
             await conn.execute(self._sql.lock, {"ids": self._ids(list(failures))})
-            await conn.execute(delete(outbox).where(outbox.c.record_id.in_(list(failures))))
+            await forget_entries(conn, list(failures))
             # one executemany, not a statement per record
             await conn.execute(
                 update(records)
@@ -286,7 +287,7 @@ class Outbox:
                     attempts=records.c.attempts + 1,
                     last_error=bindparam("b_error"),
                     updated_at=now,
-                    state=_if_uploading(S.FAILED),
+                    state=_REFUSED.state,
                 ),
                 [{"b_id": rid, "b_error": error} for rid, error in failures.items()],
             )
@@ -372,15 +373,26 @@ class Outbox:
             stale = select(outbox.c.record_id).scalar_subquery()
             await conn.execute(
                 update(records)
-                .where(records.c.state == S.UPLOADING.value, records.c.id.in_(stale))
-                .values(state=S.QUEUED.value, updated_at=utcnow())
+                .where(_REQUEUED.allowed, records.c.id.in_(stale))
+                .values(state=_REQUEUED.target.value, updated_at=utcnow())
             )
         return len(leased)
 
 
-def _if_uploading(target: RecordState) -> Any:
-    """SQL: `target` for a record still uploading, its current state otherwise."""
-    return case((records.c.state == S.UPLOADING.value, target.value), else_=records.c.state)
+async def lock_entries(conn: AsyncConnection, record_ids: Sequence[str]) -> None:
+    """Lock these records' queue entries, in id order: the order of every writer of the queue,
+    so writers of the queue and of the records (the decisions side) never deadlock."""
+    await conn.execute(
+        select(outbox.c.record_id)
+        .where(outbox.c.record_id.in_(record_ids))
+        .order_by(outbox.c.record_id)
+        .with_for_update()
+    )
+
+
+async def forget_entries(conn: AsyncConnection, record_ids: Sequence[str]) -> None:
+    """The centre answered for these records (or decided them first): no more uploads."""
+    await conn.execute(delete(outbox).where(outbox.c.record_id.in_(record_ids)))
 
 
 async def _requeue_records(
@@ -388,8 +400,8 @@ async def _requeue_records(
 ) -> None:
     await conn.execute(
         update(records)
-        .where(and_(records.c.id.in_(record_ids), records.c.state == S.UPLOADING.value))
-        .values(state=S.QUEUED.value, updated_at=now)
+        .where(records.c.id.in_(record_ids), _REQUEUED.allowed)
+        .values(state=_REQUEUED.target.value, updated_at=now)
     )
 
 

@@ -7,11 +7,11 @@ import logging
 import time
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.inbox import CURSOR_KEY, Inbox
 from ektp_sync.signing import load_public_key
-from ektp_sync.sync.client import CentralBusy, CentralError, CentralUnreachable
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.stopping import Abandoned
+from local_server.errors import CentreBusy, CentreExchangeError, CentreUnreachable
+from local_server.store.decisions import CURSOR_KEY, Inbox
+from local_server.sync.link import CentreLink
+from local_server.sync.stopping import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +31,17 @@ class Puller:
     async def run(self) -> None:
         """Poll the feed until the stop signal; an exchange cut short by shutdown is dropped."""
         failures = 0
-        while not self._link.signal.stopping:
+        while not self._link.stopping:
             self._wake.clear()
-            if not self._link.breaker.admit():
-                wait = self._link.breaker.seconds_to_probe()
-                await self._link.signal.sleep(
-                    min(wait, self._settings.decisions_poll_seconds), self._wake
-                )
+            if not self._link.admit():
+                wait = min(self._link.until_probe(), self._settings.decisions_poll_seconds)
+                await self._link.sleep(wait, self._wake)
                 continue
             try:
                 await self.check_key()
                 started = time.monotonic()
                 got = await self.pull_once()
                 failures = 0
-                self._link.breaker.succeeded()
                 if got:
                     continue  # the feed is moving: ask again, the centre holds it if empty
                 # an empty answer came after the centre's long poll; a centre that does not
@@ -52,28 +49,24 @@ class Puller:
                 delay = self._settings.decisions_poll_seconds - (time.monotonic() - started)
             except Abandoned:
                 return
-            except (CentralUnreachable, CentralBusy) as exc:
+            except (CentreUnreachable, CentreBusy) as exc:
                 # the link or the centre's load: the breaker paces the link for both loops and
                 # wakes us when it closes; a backoff of our own would sleep through the recovery
-                self._link.health.failed(
-                    exc.message, answered=not isinstance(exc, CentralUnreachable)
-                )
-                self._link.breaker.failed(exc.retry_after)
+                self._link.failed(exc)
                 delay = max(self._settings.decisions_poll_seconds, exc.retry_after or 0.0)
-            except CentralError as exc:
+            except CentreExchangeError as exc:
                 failures += 1
-                self._link.health.failed(exc.message, answered=True)
-                self._link.breaker.failed(exc.retry_after)
+                self._link.failed(exc)
                 delay = max(
                     self._settings.decisions_poll_seconds,
-                    self._link.policy.delay(failures, exc.retry_after),
+                    self._link.backoff(failures, exc.retry_after),
                 )
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                self._link.breaker.failed()  # a probe that ends this way must not hold the breaker
+                self._link.failed(exc)  # a probe that ends this way must not hold the breaker
                 logger.exception("pulling decisions failed unexpectedly")
-                delay = self._link.policy.delay(failures)
-            await self._link.signal.sleep(delay, self._wake)
+                delay = self._link.backoff(failures)
+            await self._link.sleep(delay, self._wake)
 
     def wake(self) -> None:
         """The breaker closed: the centre answers again, ask for decisions now."""
@@ -85,7 +78,7 @@ class Puller:
             return
         offered = self._settings.central_public_key
         if not offered:
-            offered = await self._link.signal.unless_abandoned(self._link.client.public_key())
+            offered = await self._link.public_key()
         load_public_key(offered)  # refuse garbage before pinning it
         pinned = await self._inbox.pin_public_key(offered)
         if pinned != offered:
@@ -94,7 +87,7 @@ class Puller:
                 "print authorisations are still checked against the pinned key"
             )
             logger.error(message)
-            self._link.health.problem(message)
+            self._link.problem(message)
         self._key_checked = True
 
     async def pull_once(self) -> int:
@@ -103,11 +96,9 @@ class Puller:
         cursor = await self._inbox.get(CURSOR_KEY)
         # a probe of the breaker must come back at once: held, it would keep the circuit
         # half-open, and the pusher waiting, for the whole long poll
-        wait = 0.0 if self._link.breaker.probing else self._settings.decisions_wait
-        page = await self._link.signal.unless_stopping(
-            self._link.client.decisions(cursor, PAGE_SIZE, wait)
-        )
-        self._link.health.succeeded()
+        wait = 0.0 if self._link.probing else self._settings.decisions_wait
+        page = await self._link.decisions(cursor, PAGE_SIZE, wait)
+        self._link.succeeded()
         if page.decisions or page.next != cursor:
             applied = await self._inbox.apply(page.decisions, page.next)
             if applied:

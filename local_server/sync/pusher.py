@@ -8,19 +8,16 @@ import time
 from collections.abc import Sequence
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.outbox import ClaimedEntry, Outbox
-from ektp_sync.sync.client import (
-    BatchTooLarge,
-    CentralBusy,
-    CentralError,
-    CentralUnreachable,
-    item_json,
-)
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.sizing import BatchSizer
-from ektp_sync.sync.stopping import Abandoned
+from local_server.errors import BatchTooLarge, CentreBusy, CentreExchangeError, CentreUnreachable
+from local_server.store.queue import ClaimedEntry, Outbox
+from local_server.sync.client import item_json
+from local_server.sync.link import CentreLink
+from local_server.sync.sizing import BatchSizer
+from local_server.sync.stopping import Abandoned
 
 logger = logging.getLogger(__name__)
+
+_INTERNAL_ERROR = "internal error while sending; see the node's log"
 
 
 class Pusher:
@@ -43,31 +40,29 @@ class Pusher:
     async def run(self) -> None:
         """Claim and send until the stop signal; then wait for the batches still travelling."""
         try:
-            while not self._link.signal.stopping:
+            while not self._link.stopping:
                 await self._slots.acquire()
-                if self._link.signal.stopping:
+                if self._link.stopping:
                     self._slots.release()
                     break
-                if not self._link.breaker.admit():
+                if not self._link.admit():
                     self._slots.release()
-                    wait = min(
-                        self._link.breaker.seconds_to_probe(), self._settings.idle_poll_seconds
-                    )
+                    wait = min(self._link.until_probe(), self._settings.idle_poll_seconds)
                     # records queued meanwhile cannot go before the probe anyway; a wake-up
                     # left set would turn this wait into a busy loop for the whole outage
                     # (the breaker's close sets it again)
                     self._wake.clear()
-                    await self._link.signal.sleep(wait, self._wake)
+                    await self._link.sleep(wait, self._wake)
                     continue
-                probe = self._link.breaker.probing
+                probe = self._link.probing
                 # cleared before looking, so a record queued during the claim is not missed
                 self._wake.clear()
                 batch = await self._claim(1 if probe else self._settings.batch_size)
                 if not batch:
                     if probe:
-                        self._link.breaker.unused_probe()
+                        self._link.unused_probe()
                     self._slots.release()
-                    await self._link.signal.sleep(self._settings.idle_poll_seconds, self._wake)
+                    await self._link.sleep(self._settings.idle_poll_seconds, self._wake)
                     continue
                 self.leased.update(e.record_id for e in batch)
                 task = asyncio.create_task(self._deliver_and_free(batch))
@@ -87,29 +82,28 @@ class Pusher:
             return []
 
     async def _deliver_and_free(self, batch: list[ClaimedEntry]) -> None:
-        self._link.health.in_flight_batches += 1
         kept = False
-        try:
-            await self.deliver(batch)
-        except Abandoned:
-            kept = True  # shutdown: the worker releases these leases itself
-        except Exception:
-            # a bug here must not leave the batch leased until the lease runs out, nor a probe
-            # unanswered (the breaker would wait for its outcome for ever)
-            self._link.breaker.failed()
-            logger.exception("delivering a batch failed unexpectedly")
+        with self._link.sending():
             try:
-                await self._retry(batch, "internal error while sending; see the node's log", None)
-            except Exception:
-                logger.exception("could not reschedule the batch; its lease will expire")
-        except asyncio.CancelledError:
-            kept = True
-            raise
-        finally:
-            self._link.health.in_flight_batches -= 1
-            if not kept:
-                self.leased.difference_update(e.record_id for e in batch)
-            self._slots.release()
+                await self.deliver(batch)
+            except Abandoned:
+                kept = True  # shutdown: the worker releases these leases itself
+            except Exception as exc:
+                # a bug here must not leave the batch leased until the lease runs out, nor a
+                # probe unanswered (the breaker would wait for its outcome for ever)
+                self._link.failed(exc)
+                logger.exception("delivering a batch failed unexpectedly")
+                try:
+                    await self._retry(batch, _INTERNAL_ERROR, None)
+                except Exception:
+                    logger.exception("could not reschedule the batch; its lease will expire")
+            except asyncio.CancelledError:
+                kept = True
+                raise
+            finally:
+                if not kept:
+                    self.leased.difference_update(e.record_id for e in batch)
+                self._slots.release()
         self._wake.set()  # a slot is free: there may be more to send
 
     async def deliver(self, batch: list[ClaimedEntry]) -> None:
@@ -117,15 +111,12 @@ class Pusher:
         try:
             items = [self._item(e) for e in batch]
             started = time.monotonic()
-            response = await self._link.signal.unless_abandoned(self._link.client.submit(items))
+            response = await self._link.submit(items)
             self.sizer.observe(
-                sum(e.size for e in batch),
-                time.monotonic() - started,
-                self._link.health.in_flight_batches,
+                sum(e.size for e in batch), time.monotonic() - started, self._link.in_flight
             )
         except BatchTooLarge as exc:
-            self._link.health.contacted()
-            self._link.breaker.succeeded()
+            self._link.failed(exc)  # the centre answered: the link works, the batch was too big
             if len(batch) == 1:
                 entry = batch[0]
                 await self._outbox.fail(
@@ -136,19 +127,17 @@ class Pusher:
             await self.deliver(batch[:half])
             await self.deliver(batch[half:])
             return
-        except CentralError as exc:
-            self._link.health.failed(exc.message, answered=not isinstance(exc, CentralUnreachable))
-            self._link.breaker.failed(exc.retry_after)
+        except CentreExchangeError as exc:
+            self._link.failed(exc)
             logger.warning("batch of %d not delivered: %s", len(batch), exc.message)
-            if isinstance(exc, (CentralUnreachable, CentralBusy)):
+            if isinstance(exc, (CentreUnreachable, CentreBusy)):
                 # the link or the centre's load is at fault, not these records: the breaker
                 # paces the link, so the records stay near the front instead of backing off
                 await self._retry(batch, exc.message, exc.retry_after, link_fault=True)
             else:
                 await self._retry(batch, exc.message, exc.retry_after)
             return
-        self._link.health.succeeded()
-        self._link.breaker.succeeded()
+        self._link.succeeded()
         by_submission = {r.submission_id: r for r in response.results if r.submission_id}
         accepted: list[str] = []
         invalid: dict[str, str] = {}
@@ -180,7 +169,7 @@ class Pusher:
                 # answers is usually over by the next try, and a dead link opens the breaker,
                 # which then lets one probe through per interval
                 return retry_after or 0.0
-            return self._link.policy.delay(attempts, retry_after)
+            return self._link.backoff(attempts, retry_after)
 
         await self._outbox.retry_later([e.record_id for e in batch], error, delay)
 

@@ -9,12 +9,11 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.inbox import Inbox
-from ektp_sync.outbox import Outbox
-from ektp_sync.sync.breaker import BreakerState
-from ektp_sync.sync.link import CentreLink
-from ektp_sync.sync.puller import Puller
-from ektp_sync.sync.pusher import Pusher
+from local_server.store.decisions import Inbox
+from local_server.store.queue import Outbox
+from local_server.sync.link import CentreLink
+from local_server.sync.puller import Puller
+from local_server.sync.pusher import Pusher
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +24,13 @@ class SyncWorker:
     def __init__(self, engine: AsyncEngine, settings: LocalSettings) -> None:
         self.outbox = Outbox(engine, owner=f"worker-{uuid.uuid4().hex[:12]}")
         self.inbox = Inbox(engine)
-        self._link = CentreLink.of(settings)
-        self.health = self._link.health
-        self.breaker = self._link.breaker
+        self.link = CentreLink.of(settings)
+        self.breaker = self.link.breaker
         self._grace = settings.shutdown_grace_seconds
-        self.pusher = Pusher(settings, self.outbox, self._link)
-        self.puller = Puller(settings, self.inbox, self._link)
-        self.breaker.on_close(self.pusher.wake)
-        self.breaker.on_close(self.puller.wake)
+        self.pusher = Pusher(settings, self.outbox, self.link)
+        self.puller = Puller(settings, self.inbox, self.link)
+        self.link.on_recovery(self.pusher.wake)
+        self.link.on_recovery(self.puller.wake)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -45,32 +43,22 @@ class SyncWorker:
             asyncio.create_task(self.puller.run(), name="ektp-puller"),
         ]
 
-    def held_back_because(self) -> str | None:
-        """Why queued records are not being sent right now, in an operator's words."""
-        if self.breaker.state is BreakerState.CLOSED:
-            return None
-        return (
-            f"circuit open: the centre failed {self.health.consecutive_failures} exchanges in a "
-            f"row ({self.health.last_error or 'no answer'}); one probe every "
-            f"{self.breaker.probe_interval:g}s, next in {self.breaker.seconds_to_probe():.0f}s"
-        )
-
     def wake(self) -> None:
         self.pusher.wake()
 
     @property
     def stopping(self) -> bool:
-        return self._link.signal.stopping
+        return self.link.stopping
 
     async def stop(self) -> None:
         """Stop claiming; let travelling batches finish for the grace period, then cut them."""
-        if self._link.client.closed:
+        if self.link.closed:
             return
-        self._link.signal.stop()
+        self.link.stop()
         pending = await self._wait(self._grace)
         if pending:
             logger.info("shutdown: cutting %d exchanges still travelling", len(pending))
-            self._link.signal.abandon()
+            self.link.abandon()
             pending = await self._wait(10.0)
         for task in pending:  # only a loop stuck outside its stop points gets here
             logger.error("sync loop %s did not stop; cancelling it", task.get_name())
@@ -80,7 +68,7 @@ class SyncWorker:
         # batches cut short are given back now instead of waiting for their leases to expire
         await self.outbox.release(list(self.pusher.leased))
         self.pusher.leased.clear()
-        await self._link.client.aclose()
+        await self.link.aclose()
 
     async def _wait(self, seconds: float) -> set[asyncio.Task[None]]:
         if not self._tasks:

@@ -1,0 +1,319 @@
+"""The records of the office node as its service needs them: record, look up, count, print,
+re-send. Each method is one short transaction.
+
+Re-sending a `failed` record: the centre answers a re-sent submission_id with its first answer
+(`invalid`), so the old id is spent; a new one cannot double an enrolment since an invalid item
+enrols nothing. The spent id, its NIK and the refusal go to `submission_history` in the same
+transaction that re-queues the record, so the history never disagrees with the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Row, Select, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
+from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordView, ResidentRecord
+from local_server.errors import NikInFlight
+from local_server.store.queue import enqueue
+from local_server.store.tables import outbox, records, submission_history
+from local_server.store.transitions import BORN, move
+
+S = RecordState
+Action = Literal["retry", "correction"]
+
+_PRINTED = move(S.PRINTED)
+#: only an operator's retry or correction brings a failed record back to the queue
+_RESENT = move(S.QUEUED, only_from=[S.FAILED])
+
+
+def payload_of(resident: ResidentRecord) -> str:
+    """The record as stored and sent: compact JSON of its validated form."""
+    return json.dumps(resident.model_dump(mode="json"), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Census:
+    """How many records are in each state; when the oldest not yet accepted was recorded."""
+
+    by_state: dict[str, int]
+    oldest_pending_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a correction starts from."""
+
+    state: RecordState
+    payload: dict[str, Any]
+    submission_id: str
+
+
+class RecordStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(
+        self, record_id: str, submission_id: str, resident: ResidentRecord, now: dt.datetime
+    ) -> None:
+        """Store the record and its queue entry in one transaction; NikInFlight when another
+        record of the NIK is in flight (a partial unique index: two concurrent POSTs cannot
+        both pass)."""
+        payload = payload_of(resident)
+        payload_bytes = len(payload.encode("utf-8"))
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(records).values(
+                        id=record_id,
+                        nik=resident.nik,
+                        state=BORN.value,
+                        submission_id=submission_id,
+                        payload=payload,
+                        payload_bytes=payload_bytes,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await enqueue(conn, record_id, payload_bytes)
+        except IntegrityError:
+            raise NikInFlight(resident.nik) from None
+
+    async def view(self, record_id: str) -> RecordView | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_view_query().where(records.c.id == record_id))).one_or_none()
+            if row is None:
+                return None
+            history = await _history_of(conn, [record_id])
+        return _view(row, history.get(record_id))
+
+    async def page(
+        self, state: RecordState | None, limit: int, after: str | None, nik: str | None
+    ) -> tuple[list[RecordView], bool]:
+        """Up to `limit` records in id order (after the id `after`); whether more follow."""
+        query = _view_query().order_by(records.c.id).limit(limit + 1)
+        if state is not None:
+            query = query.where(records.c.state == state.value)
+        if nik is not None:
+            query = query.where(records.c.nik == nik)
+        if after is not None:
+            query = query.where(records.c.id > after)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            more, rows = len(rows) > limit, rows[:limit]
+            history = await _history_of(conn, [r.id for r in rows])
+        return [_view(r, history.get(r.id)) for r in rows], more
+
+    async def census(self) -> Census:
+        async with self._engine.connect() as conn:
+            counted = (
+                await conn.execute(select(records.c.state, func.count()).group_by(records.c.state))
+            ).all()
+            oldest = (
+                await conn.execute(
+                    select(records.c.created_at)
+                    .where(records.c.state.in_(_PENDING))
+                    .order_by(records.c.created_at)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        return Census({state: int(n) for state, n in counted}, oldest)
+
+    async def pending(self, limit: int) -> list[RecordView]:
+        """The oldest records not yet accepted by the centre (history left out)."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    _view_query()
+                    .where(records.c.state.in_(_PENDING))
+                    .order_by(records.c.created_at, records.c.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [_view(r) for r in rows]
+
+    async def mark_printed(self, record_id: str, now: dt.datetime) -> bool:
+        """False when the record may not (or no longer) become printed."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(records)
+                .where(records.c.id == record_id, _PRINTED.allowed)
+                .values(state=_PRINTED.target.value, printed_at=now, updated_at=now)
+            )
+        return bool(result.rowcount)
+
+    async def stored(self, record_id: str) -> Stored | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(records.c.state, records.c.payload, records.c.submission_id).where(
+                        records.c.id == record_id
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return Stored(RecordState(row.state), json.loads(row.payload), row.submission_id)
+
+    async def resend(
+        self,
+        record_id: str,
+        *,
+        submission_id: str,
+        now: dt.datetime,
+        action: Action,
+        corrected: ResidentRecord | None = None,
+        changed: Sequence[str] = (),
+        expected_submission_id: str | None = None,
+    ) -> bool:
+        """Archive the spent submission and re-queue the record under `submission_id`.
+
+        False (and nothing written) unless the record is `failed` — and still under
+        `expected_submission_id` when given, so a correction computed from an earlier read cannot
+        overwrite a record that moved on in between. NikInFlight when its (new) NIK is in flight
+        in another record.
+        """
+        async with self._engine.begin() as conn:
+            old = (
+                await conn.execute(
+                    select(
+                        records.c.submission_id,
+                        records.c.nik,
+                        records.c.attempts,
+                        records.c.last_error,
+                        records.c.payload_bytes,
+                        records.c.created_at,
+                    )
+                    .where(records.c.id == record_id, _RESENT.allowed)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if old is None or expected_submission_id not in (None, old.submission_id):
+                return False
+            try:
+                await _archive(conn, record_id, old, now, action, changed)
+                await _requeue(conn, record_id, submission_id, old.payload_bytes, now, corrected)
+            except IntegrityError:
+                raise NikInFlight(corrected.nik if corrected is not None else old.nik) from None
+        return True
+
+
+_PENDING = [s.value for s in sorted(PENDING_UPLOAD)]
+
+#: the failed record as `resend` found it: submission_id, nik, attempts, last_error,
+#: payload_bytes, created_at
+_Spent = Row[Any, Any, Any, Any, Any, Any]
+
+
+def _view_query() -> Select[Any]:
+    """Records with their queue entry's next attempt (absent once the centre answered)."""
+    return select(*records.c, outbox.c.next_attempt_at).select_from(
+        records.outerjoin(outbox, outbox.c.record_id == records.c.id)
+    )
+
+
+def _view(row: Row[Any], history: list[PastSubmission] | None = None) -> RecordView:
+    decision = None
+    if row.decision_status is not None:
+        auth = row.authorisation
+        decision = DecisionView(
+            status=row.decision_status,
+            reason=row.decision_reason,
+            authorisation=Authorisation.model_validate_json(auth) if auth else None,
+        )
+    return RecordView(
+        id=row.id,
+        nik=row.nik,
+        state=RecordState(row.state),
+        submission_id=row.submission_id,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
+        decision=decision,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        printed_at=row.printed_at,
+        history=history or [],
+    )
+
+
+async def _archive(
+    conn: AsyncConnection,
+    record_id: str,
+    old: _Spent,
+    now: dt.datetime,
+    action: Action,
+    changed: Sequence[str],
+) -> None:
+    previous = await conn.scalar(
+        select(func.max(submission_history.c.superseded_at)).where(
+            submission_history.c.record_id == record_id
+        )
+    )
+    await conn.execute(
+        insert(submission_history).values(
+            record_id=record_id,
+            submission_id=old.submission_id,
+            nik=old.nik,
+            outcome=S.FAILED.value,
+            reason=old.last_error,
+            attempts=old.attempts,
+            submitted_at=previous or old.created_at,
+            superseded_at=now,
+            superseded_by=action,
+            changed_fields=",".join(changed),
+        )
+    )
+
+
+async def _requeue(
+    conn: AsyncConnection,
+    record_id: str,
+    submission_id: str,
+    payload_bytes: int,
+    now: dt.datetime,
+    corrected: ResidentRecord | None,
+) -> None:
+    values: dict[str, Any] = {
+        "state": _RESENT.target.value,
+        "submission_id": submission_id,
+        "attempts": 0,
+        "last_error": None,
+        "updated_at": now,
+    }
+    if corrected is not None:
+        payload = payload_of(corrected)
+        payload_bytes = len(payload.encode("utf-8"))
+        values |= {"nik": corrected.nik, "payload": payload, "payload_bytes": payload_bytes}
+    # raises IntegrityError when the (new) NIK is in flight in another record: partial index
+    await conn.execute(
+        update(records).where(records.c.id == record_id, _RESENT.allowed).values(**values)
+    )
+    await enqueue(conn, record_id, payload_bytes)
+
+
+async def _history_of(
+    conn: AsyncConnection, record_ids: Sequence[str]
+) -> dict[str, list[PastSubmission]]:
+    """Past submissions of each record, oldest first; one query for a whole page."""
+    found: dict[str, list[PastSubmission]] = {}
+    if not record_ids:
+        return found
+    rows = await conn.execute(
+        select(submission_history)
+        .where(submission_history.c.record_id.in_(record_ids))
+        .order_by(submission_history.c.record_id, submission_history.c.id)
+    )
+    for row in rows:
+        fields = [name for name in row.changed_fields.split(",") if name]
+        past = PastSubmission.model_validate({**row._mapping, "changed_fields": fields})
+        found.setdefault(row.record_id, []).append(past)
+    return found

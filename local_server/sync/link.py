@@ -1,0 +1,170 @@
+"""The link to the centre as one object, so the pusher and the puller act on it as one.
+
+One connection pool, one view of the link's health, one retry policy, one circuit breaker (a
+dead centre is probed once, not by both loops) and one stop signal. The loops tell it how each
+exchange ended, `succeeded()` or `failed(error)`, and it keeps health and breaker (and whatever
+else counts exchanges) in step; they never reach into its parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from ektp_sync.config import LocalSettings
+from ektp_sync.wire import DecisionsPage, IntakeResponse, LinkHealth
+from local_server.errors import BatchTooLarge, CentreExchangeError, CentreUnreachable
+from local_server.sync.breaker import BreakerState, CircuitBreaker
+from local_server.sync.client import CentreClient
+from local_server.sync.health import LinkMonitor
+from local_server.sync.policy import RetryPolicy
+from local_server.sync.stopping import StopSignal
+
+
+@dataclass
+class CentreLink:
+    client: CentreClient
+    health: LinkMonitor
+    policy: RetryPolicy
+    breaker: CircuitBreaker
+    signal: StopSignal = field(default_factory=StopSignal)
+
+    @classmethod
+    def of(cls, settings: LocalSettings, client: CentreClient | None = None) -> CentreLink:
+        return cls(
+            client=client or CentreClient(settings),
+            health=LinkMonitor(url=settings.central_url),
+            policy=RetryPolicy(settings.backoff_base, settings.backoff_cap),
+            breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_probe_seconds),
+        )
+
+    # -- how an exchange ended: the one place that keeps the link's bookkeeping in step
+
+    def succeeded(self) -> None:
+        """The centre answered as asked."""
+        self.health.succeeded()
+        self.breaker.succeeded()
+
+    def failed(self, error: BaseException) -> None:
+        """The exchange did not succeed; `error` says whose fault it was.
+
+        A 413 proves the link and the centre work (the batch was too big): contact, and the
+        breaker closes. Another exchange error counts against the link, and a Retry-After opens
+        the breaker at once. Anything else is a bug of ours: only the breaker hears of it, so a
+        probe that ends that way does not hold the circuit half-open for ever.
+        """
+        if isinstance(error, BatchTooLarge):
+            self.health.contacted()
+            self.breaker.succeeded()
+        elif isinstance(error, CentreExchangeError):
+            self.health.failed(error.message, answered=not isinstance(error, CentreUnreachable))
+            self.breaker.failed(error.retry_after)
+        else:
+            self.breaker.failed()
+
+    def problem(self, message: str) -> None:
+        """Something an operator must see that is not a failed exchange (e.g. a new key)."""
+        self.health.problem(message)
+
+    # -- the exchanges (cut short when the node stops)
+
+    async def submit(self, items: Sequence[str]) -> IntakeResponse:
+        """Send a batch; abandoned only after the shutdown grace period."""
+        return await self.signal.unless_abandoned(self.client.submit(items))
+
+    async def decisions(self, after: str | None, limit: int, wait: float) -> DecisionsPage:
+        """One page of the feed; dropped at once on shutdown (it changes nothing at the centre)."""
+        return await self.signal.unless_stopping(self.client.decisions(after, limit, wait))
+
+    async def public_key(self) -> str:
+        return await self.signal.unless_abandoned(self.client.public_key())
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """A batch is travelling for as long as this lasts (shown on /status)."""
+        self.health.in_flight_batches += 1
+        try:
+            yield
+        finally:
+            self.health.in_flight_batches -= 1
+
+    @property
+    def in_flight(self) -> int:
+        return self.health.in_flight_batches
+
+    # -- pacing: the breaker, the retry policy, the stop signal
+
+    def admit(self) -> bool:
+        """May an exchange go now? When the circuit is open, the first caller after the wait
+        is the probe."""
+        return self.breaker.admit()
+
+    @property
+    def probing(self) -> bool:
+        return self.breaker.probing
+
+    def unused_probe(self) -> None:
+        """The admitted probe found nothing to send: the next exchange may probe at once."""
+        self.breaker.unused_probe()
+
+    def until_probe(self) -> float:
+        """Seconds until an exchange may go (0 while the circuit is closed)."""
+        return self.breaker.seconds_to_probe()
+
+    def on_recovery(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when the centre answers again after the circuit opened."""
+        self.breaker.on_close(listener)
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds before another try after `attempts` failures (never under Retry-After)."""
+        return self.policy.delay(attempts, retry_after)
+
+    @property
+    def stopping(self) -> bool:
+        return self.signal.stopping
+
+    def stop(self) -> None:
+        """Take no new work; exchanges already travelling may still finish."""
+        self.signal.stop()
+
+    def abandon(self) -> None:
+        """Cut the exchanges still travelling (after the grace period)."""
+        self.signal.abandon()
+
+    @property
+    def closed(self) -> bool:
+        return self.client.closed
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep up to `seconds`; sooner when the node stops or `wake` is set."""
+        await self.signal.sleep(seconds, wake)
+
+    # -- what operators see
+
+    def snapshot(self) -> LinkHealth:
+        health = self.health
+        return LinkHealth(
+            url=health.url,
+            reachable=health.reachable,
+            breaker=self.breaker.state.value,
+            next_probe_in_seconds=self.breaker.seconds_to_probe(),
+            last_contact_at=health.last_contact_at,
+            last_error=health.last_error,
+            consecutive_failures=health.consecutive_failures,
+            in_flight_batches=health.in_flight_batches,
+        )
+
+    def held_back_because(self) -> str | None:
+        """Why queued records are not being sent right now, in an operator's words."""
+        if self.breaker.state is BreakerState.CLOSED:
+            return None
+        return (
+            f"circuit open: the centre failed {self.health.consecutive_failures} exchanges in a "
+            f"row ({self.health.last_error or 'no answer'}); one probe every "
+            f"{self.breaker.probe_interval:g}s, next in {self.breaker.seconds_to_probe():.0f}s"
+        )
