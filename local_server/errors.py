@@ -1,22 +1,20 @@
-"""The local node's errors; their HTTP answers (ErrorBody) come from `ektp_sync.http_errors`."""
+"""The local node's errors; their HTTP statuses are the table below, their answers (ErrorBody)
+come from `ektp_sync.http_errors`."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ektp_sync.http_errors import HttpError
+from ektp_sync.http_errors import Statuses
 from ektp_sync.http_errors import install_error_handlers as install_shared_handlers
+from ektp_sync.refusals import Refusal
 
 
-class NodeError(HttpError):
+class NodeError(Refusal):
     """An expected refusal: `detail` is a sentence, `rule` a stable key for scripts."""
-
-    status_code = 400
 
 
 class RecordNotFound(NodeError):
-    status_code = 404
-
     def __init__(self, record_id: str) -> None:
         super().__init__(f"no record with id {record_id!r} on this node", "record_not_found")
 
@@ -24,14 +22,15 @@ class RecordNotFound(NodeError):
 class Conflict(NodeError):
     """The record's state does not allow what was asked (409)."""
 
-    status_code = 409
-
 
 class InvalidQuery(NodeError):
-    status_code = 422
+    pass
+
+
+STATUSES: Statuses = {NodeError: 400, RecordNotFound: 404, Conflict: 409, InvalidQuery: 422}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     install_shared_handlers(
-        app, internal_detail="internal error on the office node; it has been logged"
+        app, STATUSES, internal_detail="internal error on the office node; it has been logged"
     )

@@ -15,7 +15,7 @@ from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ektp_sync.body_limits import body_validation_error
+from ektp_sync.body import body_validation_error
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState, sources_of

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 # so comparisons with the migrated database see all the tables the servers use
 import central_server.app  # noqa: F401
 import local_server.app  # noqa: F401
-from central_server.tables import SCHEMA as CENTRAL
+from central_server.store.tables import SCHEMA as CENTRAL
 from ektp_sync.migrations import Schema, alembic_config
 from ektp_sync.node_tables import SCHEMA as LOCAL
 
