@@ -3,7 +3,8 @@ dependency per part of the running centre (its parts live on `app.state.centre`)
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -24,46 +25,25 @@ def _parts(request: Request) -> CentreParts:
     return parts
 
 
-def _keys(request: Request) -> ApiKeys:
-    return _parts(request).keys
+def _part(name: str) -> Callable[[Request], Any]:
+    """A dependency that returns one part of the running centre (`CentreParts.<name>`)."""
+    if name not in CentreParts.__dataclass_fields__:  # a typo fails at import, not per request
+        raise AttributeError(f"CentreParts has no part {name!r}")
+
+    def part(request: Request) -> Any:
+        return getattr(_parts(request), name)
+
+    return part
 
 
-def _intake(request: Request) -> Intake:
-    return _parts(request).intake
-
-
-def _feed(request: Request) -> Feed:
-    return _parts(request).feed
-
-
-def _views(request: Request) -> Views:
-    return _parts(request).views
-
-
-def _dedup(request: Request) -> DedupEngine:
-    return _parts(request).dedup
-
-
-def _faults(request: Request) -> FaultInjector:
-    return _parts(request).faults
-
-
-def _signer(request: Request) -> Signer:
-    return _parts(request).signer
-
-
-def _body_limits(request: Request) -> BodyLimits:
-    return _parts(request).body_limits
-
-
-Keys = Annotated[ApiKeys, Depends(_keys)]
-IntakePart = Annotated[Intake, Depends(_intake)]
-FeedPart = Annotated[Feed, Depends(_feed)]
-ViewsPart = Annotated[Views, Depends(_views)]
-DedupPart = Annotated[DedupEngine, Depends(_dedup)]
-FaultsPart = Annotated[FaultInjector, Depends(_faults)]
-SignerPart = Annotated[Signer, Depends(_signer)]
-BodyLimitsPart = Annotated[BodyLimits, Depends(_body_limits)]
+Keys = Annotated[ApiKeys, Depends(_part("keys"))]
+IntakePart = Annotated[Intake, Depends(_part("intake"))]
+FeedPart = Annotated[Feed, Depends(_part("feed"))]
+ViewsPart = Annotated[Views, Depends(_part("views"))]
+DedupPart = Annotated[DedupEngine, Depends(_part("dedup"))]
+FaultsPart = Annotated[FaultInjector, Depends(_part("faults"))]
+SignerPart = Annotated[Signer, Depends(_part("signer"))]
+BodyLimitsPart = Annotated[BodyLimits, Depends(_part("body_limits"))]
 
 
 def _bearer(request: Request) -> str:
