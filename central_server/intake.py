@@ -8,7 +8,7 @@ from typing import Any
 from central_server.errors import BacklogFull
 from central_server.store.intake import Arrival, IntakeStore, Known
 from central_server.validation import CheckedItem, check_item
-from ektp_sync.domain.decisions import SubmissionStatus
+from ektp_sync.domain.decisions import IntakeStatus, SubmissionStatus
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import IntakeResponse, IntakeResult
 
@@ -76,18 +76,20 @@ def _answer_for_known(submission_id: str, office_code: str, known: Known) -> Int
     if known.office_code != office_code:
         return IntakeResult(
             submission_id=submission_id,
-            status="invalid",
+            status=IntakeStatus.INVALID,
             errors=[
                 f"submission_id: {submission_id} is already used by another office "
                 "(rule submission_id_taken)"
             ],
         )
     if known.status is SubmissionStatus.INVALID:
-        return IntakeResult(submission_id=submission_id, status="invalid", errors=known.errors)
-    return IntakeResult(submission_id=submission_id, status="accepted")
+        return IntakeResult(
+            submission_id=submission_id, status=IntakeStatus.INVALID, errors=known.errors
+        )
+    return IntakeResult(submission_id=submission_id, status=IntakeStatus.ACCEPTED)
 
 
 def _answer_for_new(item: CheckedItem) -> IntakeResult:
     if item.valid:
-        return IntakeResult(submission_id=item.submission_id, status="accepted")
-    return IntakeResult(submission_id=item.echo_id, status="invalid", errors=item.errors)
+        return IntakeResult(submission_id=item.submission_id, status=IntakeStatus.ACCEPTED)
+    return IntakeResult(submission_id=item.echo_id, status=IntakeStatus.INVALID, errors=item.errors)

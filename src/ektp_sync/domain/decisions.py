@@ -24,6 +24,13 @@ class SubmissionStatus(StrEnum):
     INVALID = "invalid"
 
 
+class IntakeStatus(StrEnum):
+    """What intake answers for one item: stored to be decided, or refused for good."""
+
+    ACCEPTED = "accepted"
+    INVALID = "invalid"
+
+
 class DecisionReason(StrEnum):
     NEW_IDENTITY = "new_identity"
     REISSUE = "reissue"
