@@ -274,6 +274,11 @@ class LocalSettings(LocalStorage, Listening):
         "batches are released.",
     )
 
+    @field_validator("central_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str) -> str:
+        return url.rstrip("/")  # paths are appended to it
+
     @property
     def decisions_wait(self) -> float:
         """The long poll's hold, at most half the request timeout, so that a held poll is

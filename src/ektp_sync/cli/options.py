@@ -9,7 +9,7 @@ the model the values given, whole; nothing about an option is written twice.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -30,29 +30,23 @@ def env(name: str) -> str:
     return f"{ENV_PREFIX}{name.upper().replace('-', '_')}"
 
 
-def _plain_flags(params: Iterable[Any]) -> None:
-    # a flag takes no value, so --help shows no placeholder for it (typer shows "<bool>")
-    for param in params:
-        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
-            param.metavar = ""
-
-
-class Command(TyperCommand):
-    """Every command's class (`cls=Command`): flags without a placeholder in --help."""
+class _PlainFlags:
+    """A flag takes no value, so --help shows no placeholder for it (typer shows "<bool>")."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)
-        _plain_flags(params)
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""
         return params
 
 
-class Group(TyperGroup):
-    """Every group's class (`cls=Group`), for the same reason."""
+class Command(_PlainFlags, TyperCommand):
+    """The class of every command (`cls=Command`)."""
 
-    def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)
-        _plain_flags(params)
-        return params
+
+class Group(_PlainFlags, TyperGroup):
+    """The class of every group (`cls=Group`)."""
 
 
 def cli_of(field: FieldInfo) -> Cli:
@@ -111,8 +105,9 @@ def _parameter(model: type[BaseSettings], name: str) -> inspect.Parameter:
 
 
 def build(model: type[Settings], values: dict[str, Any]) -> Settings:
-    """The model from the values typer parsed (flags, else their variables); an option left
-    out is left to the model. Unusable settings end the command with exit code 2."""
+    """The model from the values typer parsed (flags, else their variables, else the field's
+    default); a value typer left None is the model's to fill. Unusable settings end the
+    command with exit code 2, the message naming the flag."""
     try:
         return model(**{name: value for name, value in values.items() if value is not None})
     except ConfigError as exc:
