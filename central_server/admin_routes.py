@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from central_server.auth import State, admin_caller
-from central_server.dedup.engine import DedupEngine
-from central_server.queries import central_stats, enrollment_view
+from central_server.deps import DedupPart, FaultsPart, ViewsPart, admin_caller
 from ektp_sync.wire import CentralStats, EnrollmentView, Faults, ReviewRequest
 
 admin_router = APIRouter(dependencies=[Depends(admin_caller)])
 
 
-def _dedup(request: Request) -> DedupEngine:
-    engine: DedupEngine = request.app.state.dedup
-    return engine
-
-
 @admin_router.get("/stats", response_model=CentralStats)
-async def get_stats(state: State) -> CentralStats:
-    return await central_stats(state)
+async def get_stats(views: ViewsPart) -> CentralStats:
+    return await views.stats()
 
 
 @admin_router.post("/reviews/{submission_id}", response_model=EnrollmentView)
 async def post_review(
-    submission_id: str, review: ReviewRequest, request: Request, state: State
+    submission_id: str, review: ReviewRequest, dedup: DedupPart, views: ViewsPart
 ) -> EnrollmentView:
-    await _dedup(request).adjudicate(submission_id, approve=review.decision == "approve")
-    return await enrollment_view(state, submission_id)
+    await dedup.adjudicate(submission_id, approve=review.decision == "approve")
+    return await views.enrollment(submission_id)
 
 
 @admin_router.get("/admin/faults", response_model=Faults)
-async def get_faults(state: State) -> Faults:
-    return state.faults.current
+async def get_faults(faults: FaultsPart) -> Faults:
+    return faults.current
 
 
 @admin_router.post("/admin/faults", response_model=Faults)
-async def post_faults(change: Faults, state: State) -> Faults:
-    return state.faults.update(change)
+async def post_faults(change: Faults, faults: FaultsPart) -> Faults:
+    return faults.update(change)

@@ -1,4 +1,5 @@
-"""The central server's FastAPI application: factory, lifespan (schema, key, gallery, worker)."""
+"""The central server's FastAPI application: factory, lifespan (schema, key, gallery, worker),
+and the edge's table of HTTP statuses for the centre's refusals."""
 
 from __future__ import annotations
 
@@ -9,75 +10,56 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from central_server import errors
 from central_server.admin_routes import admin_router
-from central_server.body import BodyLimits
-from central_server.db import create_schema
-from central_server.dedup.engine import DedupEngine
-from central_server.dedup.worker import DedupWorker
-from central_server.errors_http import install_error_handlers
+from central_server.parts import CentreParts
 from central_server.routes import office_router, public_router
-from central_server.state import CentralState
 from central_server.waiting import closing_on_exit_signal
+from ektp_sync.body import BodyLimits
 from ektp_sync.config import CentralSettings
-from ektp_sync.signing import Signer
-from ektp_sync.storage import create_engine
+from ektp_sync.http_errors import Statuses, install_error_handlers
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
-
-class ConfigError(ValueError):
-    """The settings cannot make a working centre; the message says what to change."""
-
-
-def _check(settings: CentralSettings) -> None:
-    if not settings.offices:
-        raise ConfigError(
-            "no office configured: give at least one --office CODE=KEY (or EKTP_OFFICES) so "
-            "that some office can authenticate"
-        )
-    for code, key in settings.offices.items():
-        if not (len(code) == 4 and code.isascii() and code.isdigit()):
-            raise ConfigError(f"office code {code!r} must be 4 digits (PPKK, e.g. 6172)")
-        if not key:
-            raise ConfigError(f"office {code} has an empty API key")
-        if key == settings.admin_key:
-            raise ConfigError(f"office {code} uses the admin key; give it a key of its own")
+#: what each refusal of the centre is over HTTP (the body's refusals are shared with the node)
+STATUSES: Statuses = {
+    errors.NotAuthenticated: 401,
+    errors.NotAllowed: 403,
+    errors.SubmissionNotFound: 404,
+    errors.NotInReview: 409,
+    errors.UnknownCursor: 422,
+    errors.Busy: 503,
+}
 
 
 def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = None) -> FastAPI:
     """A centre for `settings`; nothing touches disk or database until the lifespan starts."""
-    _check(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        assert settings.signing_key_path is not None
-        state = CentralState(
-            settings=settings,
-            engine=create_engine(settings.database_url),
-            signer=Signer.load_or_create(settings.signing_key_path),
-            body_limits=body_limits or BodyLimits(),
-        )
-        dedup = DedupEngine(state)
-        app.state.central, app.state.dedup = state, dedup
+        parts = CentreParts.build(settings, body_limits)
+        app.state.centre = parts
         worker_task: asyncio.Task[None] | None = None
         try:
-            await create_schema(state.engine)
-            loaded = await dedup.load_gallery()
+            await parts.store.migrate()
+            loaded = await parts.dedup.load_gallery()
             logger.info("gallery loaded with %d identities", loaded)
-            worker_task = asyncio.create_task(DedupWorker(state, dedup).run(), name="dedup")
-            with closing_on_exit_signal(state.closing):
+            worker_task = asyncio.create_task(parts.worker.run(), name="dedup")
+            with closing_on_exit_signal(parts.feed.closing):
                 yield
         finally:
             if worker_task is not None:
                 worker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
-            await state.engine.dispose()
+            await parts.store.close()
 
     app = FastAPI(title="ektp-sync central (Ditjen Dukcapil mock)", lifespan=lifespan)
-    install_error_handlers(app)
+    install_error_handlers(
+        app, STATUSES, internal_detail="internal error at the centre; it has been logged"
+    )
     app.include_router(office_router, prefix=API_PREFIX)
     app.include_router(admin_router, prefix=API_PREFIX)
     app.include_router(public_router, prefix=API_PREFIX)
@@ -86,5 +68,6 @@ def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = No
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn factory: `uvicorn --factory central_server.app:app_from_env`."""
+    """uvicorn factory: `uvicorn --factory central_server.app:app_from_env` (see
+    CentralSettings.from_env for why the settings travel in the environment)."""
     return create_app(CentralSettings.from_env())

@@ -1,23 +1,12 @@
-"""Who is calling: an office (by its API key) or the admin; FastAPI dependencies for both."""
+"""Who is calling: an office (by its API key) or the admin. No HTTP here; see deps.py."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
-
-from central_server.errors import Forbidden, Unauthorised
-from central_server.state import CentralState
-
-
-def get_state(request: Request) -> CentralState:
-    state: CentralState = request.app.state.central
-    return state
-
-
-State = Annotated[CentralState, Depends(get_state)]
+from central_server.errors import UnknownApiKey
 
 
 @dataclass(frozen=True)
@@ -26,47 +15,26 @@ class Caller:
     is_admin: bool
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorised("missing API key: send 'Authorization: Bearer <key>'")
-    return token.strip()
-
-
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-def identify(token: str, state: CentralState) -> Caller:
-    """Compare against every key, without stopping early, so timing tells nothing."""
-    office: str | None = None
-    for code, key in state.settings.offices.items():
-        if _same(token, key):
-            office = code
-    admin_key = state.settings.admin_key
-    is_admin = admin_key is not None and _same(token, admin_key)
-    if is_admin:
-        return Caller(None, True)
-    if office is not None:
-        return Caller(office, False)
-    raise Unauthorised("unknown API key")
+@dataclass(frozen=True)
+class ApiKeys:
+    """The configured keys: one per office (code → key), and the admin's, if any."""
 
+    offices: Mapping[str, str]
+    admin_key: str | None
 
-async def office_caller(request: Request, state: State) -> str:
-    """The calling office's code; injected faults apply to office traffic only."""
-    caller = identify(_bearer(request), state)
-    if caller.office_code is None:
-        raise Forbidden("this route is for offices; the admin key has no office", "office_only")
-    await state.faults.before_office_request()
-    return caller.office_code
-
-
-async def admin_caller(request: Request, state: State) -> None:
-    caller = identify(_bearer(request), state)
-    if not caller.is_admin:
-        raise Forbidden("this route needs the admin key")
-
-
-Office = Annotated[str, Depends(office_caller)]
-Admin = Annotated[None, Depends(admin_caller)]
+    def identify(self, token: str) -> Caller:
+        """Compare against every key, without stopping early, so timing tells nothing."""
+        office: str | None = None
+        for code, key in self.offices.items():
+            if _same(token, key):
+                office = code
+        is_admin = self.admin_key is not None and _same(token, self.admin_key)
+        if is_admin:
+            return Caller(None, True)
+        if office is not None:
+            return Caller(office, False)
+        raise UnknownApiKey()

@@ -1,67 +1,99 @@
-"""The centre's error hierarchy: each error knows its HTTP status and answers as ErrorBody."""
+"""The centre's refusals, named for what happened; their HTTP statuses are set at the edge (app).
+
+Domain code (intake, feed, dedup) raises these and never picks a status; `rule` keys are stable
+for scripts. Errors of reading a request body are shared with the node (`ektp_sync.body`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from ektp_sync.http_errors import HttpError
+from ektp_sync.refusals import Refusal
 
 
-class CentralError(HttpError):
-    """Base of every error the centre answers on purpose; `rule` is a stable key for clients."""
-
-    status_code = 500
+class CentreRefusal(Refusal):
+    """Base of everything the centre turns down on purpose."""
 
 
-class Unauthorised(CentralError):
-    status_code = 401
+class NotAuthenticated(CentreRefusal):
     default_rule = "auth"
 
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return {"WWW-Authenticate": "Bearer"}
+
+class MissingApiKey(NotAuthenticated):
+    def __init__(self) -> None:
+        super().__init__("missing API key: send 'Authorization: Bearer <key>'")
 
 
-class Forbidden(CentralError):
-    status_code = 403
+class UnknownApiKey(NotAuthenticated):
+    def __init__(self) -> None:
+        super().__init__("unknown API key")
+
+
+class NotAllowed(CentreRefusal):
+    """A known caller on a route that is not for it."""
+
+
+class AdminOnly(NotAllowed):
     default_rule = "admin_only"
 
+    def __init__(self) -> None:
+        super().__init__("this route needs the admin key")
 
-class NotFound(CentralError):
-    status_code = 404
+
+class OfficeOnly(NotAllowed):
+    default_rule = "office_only"
+
+    def __init__(self) -> None:
+        super().__init__("this route is for offices; the admin key has no office")
+
+
+class SubmissionNotFound(CentreRefusal):
+    """Unknown, or (to an office) another office's: both answered alike, so nothing leaks."""
+
     default_rule = "not_found"
 
-
-class Conflict(CentralError):
-    status_code = 409
-    default_rule = "conflict"
+    def __init__(self, submission_id: str) -> None:
+        super().__init__(f"no submission {submission_id}")
 
 
-class PayloadTooLarge(CentralError):
-    status_code = 413
-    default_rule = "body_size"
+class NotInReview(CentreRefusal):
+    default_rule = "not_in_review"
+
+    def __init__(self, submission_id: str, status: str) -> None:
+        super().__init__(
+            f"submission {submission_id} is {status}, not review; only a review can be adjudicated"
+        )
 
 
-class InvalidRequest(CentralError):
-    status_code = 422
-    default_rule = "invalid"
+class UnknownCursor(CentreRefusal):
+    default_rule = "cursor"
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(
+            f"cursor {cursor[:80]!r} is not one this centre issued; use the `next` of a page"
+        )
 
 
-class Unavailable(CentralError):
-    """Load shedding or an injected fault: the client should come back after `retry_after`."""
+class Busy(CentreRefusal):
+    """The centre takes nothing now; the client should come back after `retry_after` seconds."""
 
-    status_code = 503
     default_rule = "unavailable"
 
-    def __init__(self, detail: str, retry_after: int = 1, rule: str | None = None) -> None:
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
         self.retry_after = retry_after
-        super().__init__(detail, rule)
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
-class UnsupportedEncoding(CentralError):
-    status_code = 415
-    default_rule = "content_encoding"
+class BacklogFull(Busy):
+    default_rule = "backlog"
+
+    def __init__(self, backlog: int, retry_after: int) -> None:
+        super().__init__(
+            f"the centre has {backlog} submissions waiting for de-duplication; retry later",
+            retry_after,
+        )
+
+
+class FaultInjected(Busy):
+    default_rule = "fault_injected"
+
+    def __init__(self) -> None:
+        super().__init__("injected fault: the centre is unavailable", 1)

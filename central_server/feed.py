@@ -6,13 +6,10 @@ import asyncio
 import base64
 import binascii
 
-from sqlalchemy import select
-
-from central_server.errors import InvalidRequest
-from central_server.state import CentralState
-from central_server.tables import decision_log
-from central_server.waiting import RECHECK_SECONDS
-from ektp_sync.wire import Authorisation, Decision, DecisionsPage
+from central_server.errors import UnknownCursor
+from central_server.store.feed import FeedStore
+from central_server.waiting import RECHECK_SECONDS, Pulse
+from ektp_sync.wire import DecisionsPage
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -34,50 +31,37 @@ def decode_cursor(cursor: str | None) -> int:
             raise ValueError(text)
         return int(text[1:])
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidRequest(
-            f"cursor {cursor[:80]!r} is not one this centre issued; use the `next` of a page",
-            "cursor",
-        ) from None
+        raise UnknownCursor(cursor) from None
 
 
-async def decisions_after(
-    state: CentralState, office_code: str, cursor: str | None, limit: int, wait: float = 0.0
-) -> DecisionsPage:
-    """The next page; with `wait`, an empty page is held back until a decision comes or the
-    wait ends (long poll), so the office learns of a decision as soon as it is committed."""
-    after = decode_cursor(cursor)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
-        ticket = state.decided.ticket()
-        page = await _page(state, office_code, cursor, after, limit)
-        remaining = deadline - loop.time()
-        if page.decisions or remaining <= 0 or state.closing.is_set():
-            return page
-        await state.decided.wait(ticket, state.closing, min(remaining, RECHECK_SECONDS))
+class Feed:
+    """Pages of the decision log; `decided` is pulsed after every commit of decisions in this
+    process, `closing` set when it is asked to exit (held long polls answer at once)."""
 
+    def __init__(self, store: FeedStore, decided: Pulse, closing: asyncio.Event) -> None:
+        self._store = store
+        self.decided = decided
+        self.closing = closing
 
-async def _page(
-    state: CentralState, office_code: str, cursor: str | None, after: int, limit: int
-) -> DecisionsPage:
-    async with state.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(decision_log)
-                .where(decision_log.c.office_code == office_code, decision_log.c.seq > after)
-                .order_by(decision_log.c.seq)
-                .limit(limit)
-            )
-        ).all()
-    decisions = [
-        Decision(
-            submission_id=row.submission_id,
-            nik=row.nik,
-            status=row.status,
-            reason=row.reason,
-            authorisation=Authorisation(**row.authorisation) if row.authorisation else None,
-        )
-        for row in rows
-    ]
-    next_cursor = encode_cursor(rows[-1].seq) if rows else (cursor or "")
-    return DecisionsPage(decisions=decisions, next=next_cursor)
+    async def page(
+        self, office_code: str, cursor: str | None, limit: int, wait: float = 0.0
+    ) -> DecisionsPage:
+        """The next page; with `wait`, an empty page is held back until a decision comes or the
+        wait ends (long poll), so the office learns of a decision as soon as it is committed."""
+        after = decode_cursor(cursor)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            ticket = self.decided.ticket()
+            page = await self._page(office_code, cursor, after, limit)
+            remaining = deadline - loop.time()
+            if page.decisions or remaining <= 0 or self.closing.is_set():
+                return page
+            await self.decided.wait(ticket, self.closing, min(remaining, RECHECK_SECONDS))
+
+    async def _page(
+        self, office_code: str, cursor: str | None, after: int, limit: int
+    ) -> DecisionsPage:
+        logged = await self._store.after(office_code, after, limit)
+        next_cursor = encode_cursor(logged.last_seq) if logged.last_seq is not None else cursor
+        return DecisionsPage(decisions=logged.decisions, next=next_cursor or "")

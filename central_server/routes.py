@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from central_server.auth import Office, State
-from central_server.body import read_json
-from central_server.feed import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECONDS, decisions_after
-from central_server.intake import intake, shed_load
-from central_server.queries import enrollment_view
-from ektp_sync.body_limits import body_validation_error
+from central_server.deps import (
+    BodyLimitsPart,
+    FeedPart,
+    IntakePart,
+    Office,
+    SignerPart,
+    ViewsPart,
+    injected_faults,
+)
+from central_server.feed import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECONDS
+from ektp_sync.body import body_validation_error, read_json
 from ektp_sync.wire import (
     DecisionsPage,
     EnrollmentBatch,
@@ -21,7 +26,7 @@ from ektp_sync.wire import (
     PublicKey,
 )
 
-office_router = APIRouter()
+office_router = APIRouter(dependencies=[Depends(injected_faults)])
 public_router = APIRouter()
 
 _BATCH_BODY: dict[str, Any] = {
@@ -33,37 +38,39 @@ _BATCH_BODY: dict[str, Any] = {
 
 
 @office_router.post("/enrollments", response_model=IntakeResponse, openapi_extra=_BATCH_BODY)
-async def post_enrollments(request: Request, office: Office, state: State) -> IntakeResponse:
+async def post_enrollments(
+    request: Request, office: Office, intake: IntakePart, limits: BodyLimitsPart
+) -> IntakeResponse:
     """Read the body ourselves: gzip and size caps, then per-item checks (not all-or-nothing)."""
-    await shed_load(state)
-    payload = await read_json(request, state.body_limits)
+    await intake.shed_load()
+    payload = await read_json(request, limits)
     try:
         batch = EnrollmentBatch.model_validate(payload)
     except ValidationError as exc:
         raise body_validation_error(exc) from None
-    return await intake(state, office, batch.items)
+    return await intake.take(office, batch.items)
 
 
 @office_router.get("/decisions", response_model=DecisionsPage)
 async def get_decisions(
     office: Office,
-    state: State,
+    feed: FeedPart,
     after: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0.0,
 ) -> DecisionsPage:
     """`wait` (an addition to the contract): hold an empty answer up to that many seconds."""
-    return await decisions_after(state, office, after, limit, wait)
+    return await feed.page(office, after, limit, wait)
 
 
 @office_router.get("/enrollments/{submission_id}", response_model=EnrollmentView)
-async def get_enrollment(submission_id: str, office: Office, state: State) -> EnrollmentView:
-    return await enrollment_view(state, submission_id, office)
+async def get_enrollment(submission_id: str, office: Office, views: ViewsPart) -> EnrollmentView:
+    return await views.enrollment(submission_id, office)
 
 
 @public_router.get("/keys", response_model=PublicKey)
-async def get_keys(state: State) -> PublicKey:
-    return PublicKey(public_key=state.signer.public_key_b64)
+async def get_keys(signer: SignerPart) -> PublicKey:
+    return PublicKey(public_key=signer.public_key_b64)
 
 
 @public_router.get("/healthz")

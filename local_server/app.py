@@ -45,8 +45,3 @@ def create_app(settings: LocalSettings) -> FastAPI:
     app.include_router(router)
     app.include_router(health_router)
     return app
-
-
-def app_from_env() -> FastAPI:
-    """uvicorn factory: settings come from the environment (see LocalSettings.from_env)."""
-    return create_app(LocalSettings.from_env())

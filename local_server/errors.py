@@ -2,31 +2,29 @@
 
 Two branches under `NodeError`:
 
-- `RecordRefused`: what the node refuses an operator (unknown record, a state that forbids the
-  action, a bad query or correction). `detail` is a sentence, `rule` a stable key for scripts;
-  `errors_http` turns them into the HTTP answers.
+- `RecordRefused` (a shared `Refusal`): what the node refuses an operator (unknown record, a
+  state that forbids the action, a bad query). `detail` is a sentence, `rule` a stable key for
+  scripts; `errors_http` gives each its status. A correction that breaks a record's rules is the
+  shared `InvalidBody`, answered exactly as a new recording that breaks them.
 - `CentreExchangeError`: an exchange with the centre did not succeed (the node is the client
   here). The message is a sentence an operator can act on; the sync loops decide what follows.
 """
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from ektp_sync.domain.nik import mask_nik
+from ektp_sync.refusals import Refusal
 
 
 class NodeError(Exception):
     """Base of every error the office node raises on purpose."""
 
 
-class RecordRefused(NodeError):
+class RecordRefused(NodeError, Refusal):
     """An operator's request the node refuses: `detail` for people, `rule` for scripts."""
 
     def __init__(self, detail: str, rule: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.rule = rule
+        Refusal.__init__(self, detail, rule)
 
 
 class RecordNotFound(RecordRefused):
@@ -51,15 +49,6 @@ class NikInFlight(RecordConflict):
 
 class InvalidQuery(RecordRefused):
     """A query parameter the node cannot use (e.g. a cursor it never handed out)."""
-
-
-class InvalidCorrection(NodeError):
-    """A correction that, merged with the stored record, breaks a rule of a record; the broken
-    rules are pydantic's, as for a new recording."""
-
-    def __init__(self, error: ValidationError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class CentreExchangeError(NodeError):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import TypeAdapter, ValidationError
 
-from ektp_sync.body_limits import body_validation_error, parse_json, read_limited
+from ektp_sync.body import body_validation_error, parse_json, read_limited
 from ektp_sync.domain.states import RecordState
 from ektp_sync.wire import (
     ErrorBody,

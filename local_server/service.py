@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ektp_sync.body import body_validation_error
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
@@ -30,7 +31,7 @@ from ektp_sync.wire import (
     RecordView,
     ResidentRecord,
 )
-from local_server.errors import InvalidCorrection, InvalidQuery, RecordConflict, RecordNotFound
+from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound
 from local_server.store.decisions import PUBLIC_KEY_KEY
 from local_server.store.records import Action, RecordStore
 from local_server.sync.worker import SyncWorker
@@ -193,7 +194,7 @@ class RecordService:
         """Fix a failed record and re-send it under a fresh submission id (PUT /records/{id}).
 
         Fields in `changes` replace the stored ones (top level: `biometrics` as a whole); the
-        result is checked like a new recording (InvalidCorrection naming the broken rule).
+        result is checked like a new recording (a 422 naming the broken rule).
         """
         stored = await self._store.stored(record_id)
         if stored is None:
@@ -203,7 +204,7 @@ class RecordService:
         try:
             corrected = ResidentRecord.model_validate({**stored.payload, **changes})
         except ValidationError as exc:
-            raise InvalidCorrection(exc) from None
+            raise body_validation_error(exc) from None
         return await self._resend(
             record_id,
             "correction",

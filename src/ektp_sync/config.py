@@ -1,59 +1,160 @@
-"""Settings of both servers as plain, typed data (pydantic-settings, env prefix EKTP_).
+"""Settings of both servers: one pydantic-settings model per server, the single truth for every
+option's default, environment variable, flag and help text.
 
-The CLI builds a settings object from its options and hands it to server processes as JSON in
-one environment variable, so `--workers N` processes all see exactly the same configuration.
+A field `some_name` is the flag `--some-name` and the environment variable `EKTP_SOME_NAME`,
+unless its `Cli` marker names another flag; then its validation alias lists the environment
+variables (e.g. `db_url`: `--db`, `EKTP_DB` or `EKTP_DB_URL`). The description is the help
+line, the `Cli` marker the placeholder in `--help`. The command line builds each server's flags
+from these fields (`ektp_sync.cli.options`) and hands the model its values whole; a model made
+in Python reads the same variables itself, so flag, variable and default cannot drift apart.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ektp_sync.domain.decisions import Thresholds
 from ektp_sync.storage import sqlite_url
 
+ENV_PREFIX = "EKTP_"
+
+#: how `ektp-sync central serve` hands its settings to the `--workers N` processes uvicorn starts
 SETTINGS_ENV = "EKTP_SERVER_SETTINGS_JSON"
 
-
-class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EKTP_", extra="ignore")
-
-    host: str = "127.0.0.1"
-    data_dir: Path = Path("var")
-    db_url: str | None = Field(default=None, description="sqlite:///… or postgresql://…")
-
-    def to_env(self) -> dict[str, str]:
-        return {SETTINGS_ENV: self.model_dump_json()}
-
-    @classmethod
-    def from_env(cls) -> Self:
-        raw = os.environ.get(SETTINGS_ENV)
-        return cls.model_validate_json(raw) if raw else cls()
+#: --help panels
+SYNC = "Sync with the centre"
+DEDUP = "De-duplication"
 
 
-class CentralSettings(ServerSettings):
-    port: int = 8600
-    offices: dict[str, str] = Field(default_factory=dict, description="office code → API key")
-    admin_key: str | None = None
-    signing_key_path: Path | None = None
-    match_threshold: float = 0.85
-    review_threshold: float = 0.70
-    workers: int = 1
-    dedup_batch_size: int = 200
-    #: undecided submissions beyond which intake sheds load with 503 + Retry-After
-    max_backlog: int = 50_000
+class ConfigError(Exception):
+    """Settings that cannot make a working server; the message says what to change.
+
+    Not a ValueError on purpose: pydantic wraps only those (and assertions) raised by a
+    validator, so this one reaches the operator as written, not inside a ValidationError.
+    """
+
+
+@dataclass(frozen=True)
+class Cli:
+    """How a field appears on the command line (put in its `Annotated` metadata)."""
+
+    metavar: str  # the placeholder in --help: URL, PATH, SECONDS, …
+    flag: str | None = None  # when not --<field-name>
+    panel: str | None = None  # None: the main "Options" panel
+
+
+class _Settings(BaseSettings):
+    # by name too, so Python code (and the JSON of SETTINGS_ENV) may say `db_url=`
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_by_name=True)
+
+
+class Storage(_Settings):
+    """Where a server keeps its data: enough for `migrate`."""
+
+    data_dir: Annotated[Path, Cli("PATH")] = Field(
+        Path("var"), description="Where databases and keys live."
+    )
+    db_url: Annotated[str | None, Cli("URL", flag="--db")] = Field(
+        None,
+        validation_alias=AliasChoices("EKTP_DB", "EKTP_DB_URL"),
+        description="sqlite:///path/file.db or postgresql://user@host:port/db "
+        "(default: a SQLite file in the data dir).",
+    )
+
+    def default_database(self) -> str:
+        """The SQLite file in the data dir used when no URL is given."""
+        raise NotImplementedError
 
     @model_validator(mode="after")
-    def _defaults(self) -> Self:
+    def _default_database(self) -> Self:
         if self.db_url is None:
-            self.db_url = sqlite_url(self.data_dir / "central.db")
-        if self.signing_key_path is None:
-            self.signing_key_path = self.data_dir / "central_signing_key.pem"
+            self.db_url = sqlite_url(self.data_dir / self.default_database())
+        return self
+
+    @property
+    def database_url(self) -> str:
+        assert self.db_url is not None
+        return self.db_url
+
+
+class Listening(_Settings):
+    """What every server process listens on and logs."""
+
+    host: Annotated[str, Cli("HOST")] = Field("127.0.0.1", description="Address to listen on.")
+    log_level: Annotated[str, Cli("LEVEL")] = Field(
+        "info", description="Log level: critical, error, warning, info or debug."
+    )
+
+
+class CentralStorage(Storage):
+    def default_database(self) -> str:
+        return "central.db"
+
+
+class CentralSettings(CentralStorage, Listening):
+    port: Annotated[int, Cli("PORT")] = Field(8600, description="Port to listen on.")
+    offices: Annotated[dict[str, str], NoDecode, Cli("CODE=KEY", flag="--office")] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("EKTP_OFFICE"),
+        description="An office allowed to submit, and its API key; repeat the flag (the "
+        "variable takes space-separated pairs). At least one.",
+    )
+    admin_key: Annotated[str | None, Cli("KEY")] = Field(
+        None, description="Key of the admin routes (stats, reviews, faults); none: they answer 401."
+    )
+    signing_key: Annotated[Path | None, Cli("PATH")] = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs print authorisations, created if "
+        "missing (default: central_signing_key.pem in the data dir).",
+    )
+    match_threshold: Annotated[float, Cli("SCORE", panel=DEDUP)] = Field(
+        0.85, description="Template similarity from which two people are the same."
+    )
+    review_threshold: Annotated[float, Cli("SCORE", panel=DEDUP)] = Field(
+        0.70, description="Template similarity from which a person goes to review."
+    )
+    dedup_batch_size: Annotated[int, Cli("N", panel=DEDUP)] = Field(
+        200, ge=1, description="Pending submissions decided in one transaction at most."
+    )
+    max_backlog: Annotated[int, Cli("N", panel=DEDUP)] = Field(
+        50_000,
+        ge=0,
+        description="Undecided submissions beyond which intake answers 503 with Retry-After.",
+    )
+    workers: Annotated[int, Cli("N")] = Field(
+        1, ge=1, description="Server processes; more than 1 needs PostgreSQL."
+    )
+
+    @field_validator("offices", mode="before")
+    @classmethod
+    def _office_pairs(cls, value: Any) -> Any:
+        """CODE=KEY pairs (the flag's list, the variable's space-separated text) → a mapping."""
+        if isinstance(value, str):
+            value = value.split()
+        if isinstance(value, list | tuple):
+            offices: dict[str, str] = {}
+            for pair in value:
+                code, sep, key = str(pair).partition("=")
+                if not sep:
+                    raise _office_error(f"{pair!r} is not CODE=KEY")
+                offices[code] = key
+            return offices
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.signing_key is None:
+            self.signing_key = self.data_dir / "central_signing_key.pem"
         Thresholds(self.match_threshold, self.review_threshold)  # validates the pair
+        _check_offices(self.offices, self.admin_key)
+        if self.workers > 1 and self.database_url.startswith("sqlite"):
+            raise ConfigError("--workers above 1 needs PostgreSQL (--db postgresql://…)")
         return self
 
     @property
@@ -61,50 +162,125 @@ class CentralSettings(ServerSettings):
         return Thresholds(self.match_threshold, self.review_threshold)
 
     @property
-    def database_url(self) -> str:
-        assert self.db_url is not None
-        return self.db_url
+    def signing_key_file(self) -> Path:
+        assert self.signing_key is not None
+        return self.signing_key
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as one environment variable, for `from_env` in another process.
+
+        `--workers N` makes uvicorn start N processes that import the app by name
+        (`central_server.app:app_from_env`): no object can be handed to them, but they inherit
+        the environment. One JSON value carries the settings exactly as this process resolved
+        them (flags, variables and defaults), so every worker serves the same configuration.
+        """
+        return {SETTINGS_ENV: self.model_dump_json()}
+
+    @classmethod
+    def from_env(cls) -> Self:
+        """The settings `to_env` left, else those of the EKTP_ variables (a bare uvicorn)."""
+        raw = os.environ.get(SETTINGS_ENV)
+        return cls.model_validate_json(raw) if raw else cls()
 
 
-class LocalSettings(ServerSettings):
-    port: int = 8700
-    central_url: str = "http://127.0.0.1:8600"
-    office_code: str = "6172"
-    api_key: str = ""
-    central_public_key: str | None = Field(
-        default=None, description="base64 Ed25519 key of the centre; pinned from /keys if unset"
+def _office_error(problem: str) -> ConfigError:
+    return ConfigError(f"{problem}: give each office as --office CODE=KEY (or EKTP_OFFICE)")
+
+
+def _check_offices(offices: dict[str, str], admin_key: str | None) -> None:
+    if not offices:
+        raise _office_error("no office configured, so no office could authenticate")
+    for code, key in offices.items():
+        if not (len(code) == 4 and code.isascii() and code.isdigit()):
+            raise _office_error(f"office code {code!r} must be 4 digits (PPKK, e.g. 6172)")
+        if not key:
+            raise _office_error(f"office {code} has an empty API key")
+        if key == admin_key:
+            raise _office_error(f"office {code} uses the admin key; give it a key of its own")
+
+
+class LocalStorage(Storage):
+    office_code: Annotated[str, Cli("CODE")] = Field(
+        "6172", description="This office's code (also names the default database, local-CODE.db)."
     )
-    batch_size: int = 500
-    batch_bytes: int = 4 * 1024 * 1024
-    batch_seconds: float = 2.0
-    max_in_flight: int = 4
-    connect_timeout: float = 10.0
-    request_timeout: float = 60.0
-    backoff_base: float = 1.0
-    backoff_cap: float = 300.0
-    lease_seconds: float = 180.0
-    idle_poll_seconds: float = 1.0
-    decisions_poll_seconds: float = 1.0
-    #: long poll: how long the centre may hold GET /decisions open while it has nothing new
-    #: (at most half the request timeout, so a held poll is never taken for a dead link)
-    decisions_wait_seconds: float = 10.0
+
+    def default_database(self) -> str:
+        return f"local-{self.office_code}.db"
+
+
+class LocalSettings(LocalStorage, Listening):
+    port: Annotated[int, Cli("PORT")] = Field(8700, description="Port to listen on.")
+    central_url: Annotated[str, Cli("URL", panel=SYNC)] = Field(
+        "http://127.0.0.1:8600", description="Base URL of the centre."
+    )
+    api_key: Annotated[str, Cli("KEY", panel=SYNC)] = Field(
+        "", description="This office's key at the centre; without one the centre answers 401."
+    )
+    central_public_key: Annotated[str | None, Cli("BASE64", panel=SYNC)] = Field(
+        None,
+        description="The centre's Ed25519 public key; if unset it is pinned from the centre's "
+        "/keys on first contact.",
+    )
+    batch_size: Annotated[int, Cli("N", panel=SYNC)] = Field(
+        500, ge=1, description="Records per upload at most (fewer when the link is slow)."
+    )
+    batch_bytes: Annotated[int, Cli("BYTES", panel=SYNC)] = Field(
+        4 * 1024 * 1024, description="Bytes per upload at most."
+    )
+    batch_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        2.0, description="Uploads are sized to this many seconds of the measured link rate."
+    )
+    max_in_flight: Annotated[int, Cli("N", panel=SYNC)] = Field(
+        4, ge=1, description="Uploads travelling at once at most."
+    )
+    connect_timeout: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        10.0, description="Time to connect to the centre."
+    )
+    request_timeout: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        60.0, description="Time for one exchange with the centre."
+    )
+    backoff_base: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        1.0, description="First retry delay after an error of the centre (full jitter)."
+    )
+    backoff_cap: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        300.0, description="Longest retry delay."
+    )
+    lease_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        180.0, description="A claimed batch comes back after this if its upload died."
+    )
+    idle_poll_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        1.0, description="How often an idle uploader looks for due records."
+    )
+    decisions_poll_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        1.0, description="How often decisions are asked for, when the centre does not hold."
+    )
+    decisions_wait_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        10.0,
+        description="How long the centre may hold an empty GET /decisions (long poll; at most "
+        "half the request timeout).",
+    )
+    gzip_min_bytes: Annotated[int, Cli("BYTES", panel=SYNC)] = Field(
+        1024, description="Smaller uploads are sent uncompressed."
+    )
+    breaker_threshold: Annotated[int, Cli("N", panel=SYNC)] = Field(
+        3, description="Failed exchanges in a row that open the circuit breaker."
+    )
+    breaker_probe_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        2.0, description="Time between probes while the breaker is open."
+    )
+    shutdown_grace_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        5.0,
+        description="On SIGTERM, uploads still travelling may finish this long; then their "
+        "batches are released.",
+    )
+
+    @field_validator("central_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str) -> str:
+        return url.rstrip("/")  # paths are appended to it
 
     @property
     def decisions_wait(self) -> float:
+        """The long poll's hold, at most half the request timeout, so that a held poll is
+        never taken for a dead link."""
         return max(0.0, min(self.decisions_wait_seconds, self.request_timeout / 2))
-
-    gzip_min_bytes: int = 1024
-    breaker_threshold: int = 3
-    breaker_probe_seconds: float = 2.0
-    shutdown_grace_seconds: float = 5.0
-
-    @model_validator(mode="after")
-    def _defaults(self) -> Self:
-        if self.db_url is None:
-            self.db_url = sqlite_url(self.data_dir / f"local-{self.office_code}.db")
-        return self
-
-    @property
-    def database_url(self) -> str:
-        assert self.db_url is not None
-        return self.db_url

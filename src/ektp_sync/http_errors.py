@@ -1,55 +1,57 @@
-"""The HTTP answer both servers give to their errors: one `ErrorBody` shape (`detail`, `rule`).
+"""The HTTP edge of both servers' refusals: one status table per server, one answer shape.
 
-Each server keeps its own error classes (their names and statuses are its business); this module
-turns any of them into the same JSON, adds the 413 for oversize attachments, and keeps tracebacks
-of bugs in the log instead of the response.
+A server hands `install_error_handlers` its table (refusal class → status); a refusal is answered
+with the status of the nearest class in the table, as `ErrorBody` (`detail`, `rule`). A 401 adds
+`WWW-Authenticate`, a refusal with `retry_after` adds `Retry-After`. Bodies that fail validation
+(FastAPI's own `RequestValidationError` and the hand-read `InvalidBody`) are answered as FastAPI
+answers them (422, a `detail` list), except that too much data is a 413. Anything else is a bug:
+its traceback goes to the log, not into the response.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from ektp_sync.body import (
+    BodyTooLarge,
+    ClientGone,
+    CorruptGzip,
+    InvalidBody,
+    UnsupportedEncoding,
+)
+from ektp_sync.refusals import Refusal
 from ektp_sync.wire import ATTACHMENTS_TOO_LARGE, ErrorBody
 
 logger = logging.getLogger(__name__)
 
+Statuses = Mapping[type[Refusal], int]
+
 #: a failing value longer than this is not echoed back in a 422
 MAX_ECHOED_INPUT = 200
 
-
-@runtime_checkable
-class RuleError(Protocol):
-    """What an error needs to be answered as ErrorBody: status, sentence, stable rule key."""
-
-    status_code: int
-    detail: str
-    rule: str | None
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
+#: the statuses of what both servers refuse: the base, and reading a body
+SHARED_STATUSES: Statuses = {
+    Refusal: 400,
+    ClientGone: 400,
+    BodyTooLarge: 413,
+    UnsupportedEncoding: 415,
+    CorruptGzip: 422,
+}
 
 
-class HttpError(Exception):
-    """An expected refusal: `detail` is a sentence for people, `rule` a stable key for scripts."""
-
-    status_code = 400
-    default_rule: str | None = None
-
-    def __init__(self, detail: str, rule: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.rule = rule if rule is not None else self.default_rule
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return {}
+def status_of(refusal: Refusal, statuses: Statuses) -> int:
+    """The status of the nearest class of `refusal` in `statuses` (Refusal itself is 400)."""
+    for cls in type(refusal).__mro__:
+        if cls in statuses:
+            return statuses[cls]
+    return 400
 
 
 def error_response(
@@ -59,19 +61,13 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
-async def _rule_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RuleError)
-    return error_response(exc.status_code, exc.detail, exc.rule, exc.headers)
-
-
-async def _validation_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    for error in exc.errors():
+def _validation_answer(errors: Sequence[Any]) -> Response:
+    for error in errors:
         # too much data is a size problem (413), not a malformed request (422)
         if error.get("type") == ATTACHMENTS_TOO_LARGE:
             return error_response(413, str(error.get("msg")), "attachments_size")
-    errors = [_without_bulky_input(e) for e in exc.errors()]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    shown = [_without_bulky_input(e) for e in errors]
+    return JSONResponse({"detail": jsonable_encoder(shown)}, status_code=422)
 
 
 def _without_bulky_input(error: Any) -> Any:
@@ -84,20 +80,32 @@ def _without_bulky_input(error: Any) -> Any:
     return {k: v for k, v in error.items() if k != "input"} if bulky else error
 
 
-def install_error_handlers(
-    app: FastAPI, *error_types: type[Exception], internal_detail: str
-) -> None:
-    """Answer `HttpError` and each of `error_types` (which must fit `RuleError`) as ErrorBody.
+async def _request_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return _validation_answer(exc.errors())
+
+
+def install_error_handlers(app: FastAPI, statuses: Statuses, *, internal_detail: str) -> None:
+    """Answer every `Refusal` by `statuses` (over SHARED_STATUSES) as ErrorBody.
 
     Anything else is a bug: logged with its traceback, answered 500 with `internal_detail`.
     """
+    table: dict[type[Refusal], int] = {**SHARED_STATUSES, **statuses}
+
+    async def refusal(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refusal)
+        if isinstance(exc, InvalidBody):
+            return _validation_answer(exc.errors)
+        status = status_of(exc, table)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        return error_response(status, exc.detail, exc.rule, headers)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, internal_detail, "internal")
 
-    handled: tuple[type[Exception], ...] = (HttpError, *error_types)
-    for error_type in handled:
-        app.add_exception_handler(error_type, _rule_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Refusal, refusal)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(Exception, unexpected)

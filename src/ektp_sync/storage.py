@@ -8,9 +8,12 @@ starts with `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead o
 tasks queue in asyncio instead of busy-waiting inside SQLite.
 
 Bulk statements bind a batch of ids as one value (`IdList`): a JSON array on SQLite, an array
-on PostgreSQL. Schema changes (`schema_transaction`) differ too: PostgreSQL serialises them
-across processes with an advisory lock; SQLite needs none but must switch foreign keys off while
-Alembic's batch mode rebuilds tables.
+on PostgreSQL. `INSERT … ON CONFLICT DO NOTHING` is spelt in each dialect's own construct
+(`insert_ignoring_conflicts`), and `advisory_xact_lock` serialises a transaction across
+processes on PostgreSQL, where SQLite's single writer (`BEGIN IMMEDIATE`) already does.
+Schema changes (`schema_transaction`) differ too: PostgreSQL serialises them across processes
+with an advisory lock; SQLite needs none but must switch foreign keys off while Alembic's batch
+mode rebuilds tables.
 """
 
 from __future__ import annotations
@@ -23,7 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, String, Text, any_, bindparam, event, func, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -59,8 +74,20 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
+def is_sqlite(engine: AsyncEngine | AsyncConnection) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def insert_ignoring_conflicts(conn: AsyncConnection, table: Table, key: str) -> Any:
+    """INSERT … ON CONFLICT (key) DO NOTHING, in the connection's dialect."""
+    dialect_insert = sqlite.insert if is_sqlite(conn) else postgresql.insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
+async def advisory_xact_lock(conn: AsyncConnection, key: int) -> None:
+    """Held until the transaction ends; SQLite needs none (one writer, BEGIN IMMEDIATE)."""
+    if not is_sqlite(conn):
+        await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -157,7 +184,7 @@ async def schema_transaction(engine: AsyncEngine, lock_key: int) -> AsyncIterato
                     if broken:
                         raise SchemaIntegrityError(f"foreign keys broken by the change: {broken}")
                 else:
-                    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(lock_key)})")
+                    await advisory_xact_lock(conn, lock_key)
                     yield conn
         finally:
             if sqlite:

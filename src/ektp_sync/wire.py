@@ -14,7 +14,12 @@ from ektp_sync.domain.biometrics import (
     attachments_size,
     decode_template,
 )
-from ektp_sync.domain.decisions import DecisionReason, DecisionStatus
+from ektp_sync.domain.decisions import (
+    DecisionReason,
+    DecisionStatus,
+    IntakeStatus,
+    SubmissionStatus,
+)
 from ektp_sync.domain.nik import nik_violations
 from ektp_sync.domain.states import RecordState
 
@@ -129,7 +134,7 @@ class EnrollmentBatch(BaseModel):
 
 class IntakeResult(BaseModel):
     submission_id: str | None
-    status: Literal["accepted", "invalid"]
+    status: IntakeStatus
     errors: list[str] | None = None
 
 
@@ -165,7 +170,7 @@ class EnrollmentView(BaseModel):
     submission_id: str
     office_code: str
     nik: str | None
-    status: Literal["pending", "approved", "rejected", "review", "invalid"]
+    status: SubmissionStatus
     reason: DecisionReason | None = None
     errors: list[str] | None = None
     authorisation: Authorisation | None = None

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from central_server.app import create_app
-from central_server.state import CentralState
+from central_server.parts import CentreParts
 from ektp_sync.config import CentralSettings
 
 OFFICES = {"6172": "key-singkawang", "6101": "key-sambas"}
@@ -42,9 +42,9 @@ class Centre:
         return self.client(ADMIN_KEY)
 
     @property
-    def state(self) -> CentralState:
-        state: CentralState = self.app.state.central
-        return state
+    def parts(self) -> CentreParts:
+        parts: CentreParts = self.app.state.centre
+        return parts
 
 
 async def running(settings: CentralSettings, **kwargs: object) -> AsyncIterator[Centre]:

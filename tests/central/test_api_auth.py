@@ -6,8 +6,8 @@ import httpx
 import numpy as np
 import pytest
 
-from central_server.app import ConfigError, create_app
-from ektp_sync.config import CentralSettings
+from central_server.app import create_app
+from ektp_sync.config import CentralSettings, ConfigError
 
 from . import factories as f
 from .conftest import OFFICES, Centre
@@ -69,7 +69,7 @@ async def test_unexpected_error_is_logged_and_answered_as_error_body(
     async def broken(*_args: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("central_server.routes.decisions_after", broken)
+    monkeypatch.setattr("central_server.feed.Feed.page", broken)
     transport = httpx.ASGITransport(app=centre.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(
         transport=transport,

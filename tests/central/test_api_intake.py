@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from central_server.body import BodyLimits
+from ektp_sync.body import BodyLimits
 from ektp_sync.config import CentralSettings
 from ektp_sync.testing import eventually
 

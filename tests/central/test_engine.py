@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from central_server.db import create_schema
-from central_server.dedup.engine import DedupEngine
-from central_server.errors import Conflict, NotFound
-from central_server.intake import intake
-from central_server.queries import enrollment_view
-from central_server.state import CentralState
-from central_server.tables import decision_log, identities
+from central_server.errors import NotInReview, SubmissionNotFound
+from central_server.parts import CentreParts
+from central_server.store.tables import decision_log, identities
 from ektp_sync.config import CentralSettings
-from ektp_sync.signing import Signer, load_public_key, verify
-from ektp_sync.storage import create_engine
+from ektp_sync.signing import load_public_key, verify
 from ektp_sync.wire import EnrollmentView
 
 from . import factories as f
@@ -30,37 +25,32 @@ class Desk:
     """One decider over one database, driven step by step (no background worker)."""
 
     def __init__(self, settings: CentralSettings) -> None:
-        assert settings.signing_key_path is not None
-        self.state = CentralState(
-            settings=settings,
-            engine=create_engine(settings.database_url),
-            signer=Signer.load_or_create(settings.signing_key_path),
-        )
-        self.dedup = DedupEngine(self.state)
+        self.parts = CentreParts.build(settings)
+        self.dedup = self.parts.dedup
 
     async def submit(self, *records: dict[str, Any], office: str = OFFICE) -> list[str]:
         items = [f.item(rec, office) for rec in records]
-        answer = await intake(self.state, office, items)
+        answer = await self.parts.intake.take(office, items)
         assert [r.status for r in answer.results] == ["accepted"] * len(items), answer
         return [item["submission_id"] for item in items]
 
     async def decide(self, *records: dict[str, Any]) -> list[EnrollmentView]:
         ids = await self.submit(*records)
         await self.dedup.decide_pending(100)
-        return [await enrollment_view(self.state, sid) for sid in ids]
+        return [await self.parts.views.enrollment(sid) for sid in ids]
 
     async def count(self, table: Any) -> int:
-        async with self.state.engine.connect() as conn:
+        async with self.parts.store.engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
 
 @pytest.fixture
 async def desk(settings: CentralSettings) -> AsyncIterator[Desk]:
     d = Desk(settings)
-    await create_schema(d.state.engine)
+    await d.parts.store.migrate()
     await d.dedup.load_gallery()
     yield d
-    await d.state.engine.dispose()
+    await d.parts.store.close()
 
 
 @pytest.fixture
@@ -70,7 +60,7 @@ def rng() -> np.random.Generator:
 
 def verified(view: EnrollmentView, desk: Desk) -> bool:
     assert view.authorisation is not None
-    key = load_public_key(desk.state.signer.public_key_b64)
+    key = load_public_key(desk.parts.signer.public_key_b64)
     return bool(verify(view.authorisation, key))
 
 
@@ -133,11 +123,11 @@ async def test_adjudication_approve_enrols_and_authorises(
     await desk.decide(f.record(t))
     (review,) = await desk.decide(f.record(f.near(t, 0.75, rng)))
     await desk.dedup.adjudicate(review.submission_id, approve=True)
-    view = await enrollment_view(desk.state, review.submission_id)
+    view = await desk.parts.views.enrollment(review.submission_id)
     assert (view.status, view.reason) == ("approved", "adjudicated")
     assert verified(view, desk)
     assert await desk.count(identities) == 2
-    async with desk.state.engine.connect() as conn:
+    async with desk.parts.store.engine.connect() as conn:
         entries = (
             await conn.execute(
                 select(decision_log.c.status, decision_log.c.reason)
@@ -158,7 +148,7 @@ async def test_adjudication_of_enrolled_nik_adds_no_identity(
     await desk.decide(f.record(t, nik))
     (review,) = await desk.decide(f.record(f.near(t, 0.8, rng), nik))
     await desk.dedup.adjudicate(review.submission_id, approve=True)
-    view = await enrollment_view(desk.state, review.submission_id)
+    view = await desk.parts.views.enrollment(review.submission_id)
     assert (view.status, view.reason) == ("approved", "adjudicated")
     assert await desk.count(identities) == 1
 
@@ -168,12 +158,12 @@ async def test_adjudication_reject(desk: Desk, rng: np.random.Generator) -> None
     await desk.decide(f.record(t))
     (review,) = await desk.decide(f.record(f.near(t, 0.72, rng)))
     await desk.dedup.adjudicate(review.submission_id, approve=False)
-    view = await enrollment_view(desk.state, review.submission_id)
+    view = await desk.parts.views.enrollment(review.submission_id)
     assert (view.status, view.reason) == ("rejected", "duplicate_identity")
     assert view.authorisation is None
-    with pytest.raises(Conflict):
+    with pytest.raises(NotInReview):
         await desk.dedup.adjudicate(review.submission_id, approve=True)
-    with pytest.raises(NotFound):
+    with pytest.raises(SubmissionNotFound):
         await desk.dedup.adjudicate("no-such-submission", approve=True)
 
 
@@ -188,7 +178,7 @@ async def test_gallery_is_rebuilt_at_start(
         (view,) = await restarted.decide(f.record(f.near(t, 0.95, rng)))
         assert view.reason == "duplicate_identity"
     finally:
-        await restarted.state.engine.dispose()
+        await restarted.parts.store.close()
 
 
 async def test_second_decider_catches_up_before_deciding(
@@ -202,6 +192,6 @@ async def test_second_decider_catches_up_before_deciding(
         await desk.decide(f.record(t))
         (view,) = await other.decide(f.record(f.near(t, 0.95, rng)))
         assert view.reason == "duplicate_identity"
-        assert len(other.state.gallery) == 1
+        assert len(other.dedup.gallery) == 1
     finally:
-        await other.state.engine.dispose()
+        await other.parts.store.close()

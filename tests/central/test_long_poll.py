@@ -13,7 +13,7 @@ from .conftest import Centre
 
 
 def held(centre: Centre) -> bool:
-    return centre.state.decided.waiting >= 1
+    return centre.parts.feed.decided.waiting >= 1
 
 
 async def test_a_held_poll_is_answered_by_the_decision_that_commits(centre: Centre) -> None:
@@ -35,10 +35,10 @@ async def test_a_held_poll_ends_when_the_centre_is_closing(centre: Centre) -> No
     async with centre.office() as office:
         poll = asyncio.create_task(office.get("/decisions", params={"wait": 30, "after": ""}))
         await eventually(lambda: held(centre), timeout=10)
-        centre.state.closing.set()  # what SIGTERM/SIGINT does under uvicorn
+        centre.parts.feed.closing.set()  # what SIGTERM/SIGINT does under uvicorn
         answer = await poll
         assert answer.status_code == 200 and answer.json()["decisions"] == []
-        assert centre.state.decided.waiting == 0
+        assert centre.parts.feed.decided.waiting == 0
 
 
 async def test_wait_is_bounded(centre: Centre) -> None:

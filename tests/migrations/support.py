@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 # the apps import every module that puts a table on a schema's MetaData, so comparisons with
 # the migrated database see all the tables the servers use (the node's are all in one module)
 import central_server.app  # noqa: F401
-from central_server.tables import SCHEMA as CENTRAL
+from central_server.store.tables import SCHEMA as CENTRAL
 from ektp_sync.migrations import Schema, alembic_config
 from local_server.store.tables import SCHEMA as LOCAL
 

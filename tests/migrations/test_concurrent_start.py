@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central_server.tables import SCHEMA as CENTRAL
+from central_server.store.tables import SCHEMA as CENTRAL
 from ektp_sync.launch import ServerProcess, central_process, free_port
 from ektp_sync.migrations import current_revision, head, schema_diff
 from ektp_sync.storage import create_engine

@@ -77,7 +77,7 @@ async def test_create_all_database_is_stamped_then_upgraded_keeping_its_rows(
 async def test_create_all_database_of_the_centre_is_stamped_via_the_cli(
     db_url: str, engines: Engines
 ) -> None:
-    from central_server.tables import SCHEMA as CENTRAL
+    from central_server.store.tables import SCHEMA as CENTRAL
 
     await _made_by_create_all(engines(db_url), CENTRAL)
     result = migrate_cli(CENTRAL, db_url)

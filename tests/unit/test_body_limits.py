@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi import Request
 
-from ektp_sync.body_limits import BodyTooLarge, ClientGone, read_limited
+from ektp_sync.body import BodyTooLarge, ClientGone, read_limited
 
 Message = dict[str, Any]
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import typer
 
+from ektp_sync.cli.options import Group
+
 app = typer.Typer(
+    cls=Group,
     name="ektp-sync",
     help="e-KTP enrolment sync: office node, central server, network simulator, demo.",
     no_args_is_help=True,

@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ektp_sync.cli.options import DataDir, env
+from ektp_sync.cli.options import DEFAULT_DATA_DIR, Command, DataDir, env
 from ektp_sync.demo import DemoFailed, render, run_demo
 from ektp_sync.launch import ProcessFailed
+from ektp_sync.netsim import PROFILES
 
 
 async def _main(
@@ -28,18 +29,43 @@ async def _main(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo")
+    @app.command("demo", cls=Command)
     def demo(
-        records: Annotated[int, typer.Option(envvar=env("records"), min=1)] = 100,
+        records: Annotated[
+            int,
+            typer.Option(
+                envvar=env("records"), min=1, metavar="N", help="Synthetic residents to record."
+            ),
+        ] = 100,
         profile: Annotated[
-            str, typer.Option(envvar=env("profile"), help="Link profile; 'none' for no simulator.")
+            str,
+            typer.Option(
+                envvar=env("profile"),
+                metavar="NAME",
+                help=f"Link profile between office and centre: {', '.join(PROFILES)}; "
+                "'none' for no simulator.",
+            ),
         ] = "vsat-clear",
-        seed: Annotated[int, typer.Option(envvar=env("seed"))] = 1,
-        data_dir: DataDir = Path("var"),
-        timeout: Annotated[float, typer.Option(envvar=env("timeout"), help="Seconds.")] = 1800,
+        seed: Annotated[
+            int,
+            typer.Option(
+                envvar=env("seed"), metavar="N", help="Seed of the residents and of the link."
+            ),
+        ] = 1,
+        data_dir: DataDir = DEFAULT_DATA_DIR,
+        timeout: Annotated[
+            float,
+            typer.Option(
+                envvar=env("timeout"),
+                metavar="SECONDS",
+                help="Give up (exit 1) when the run takes longer than this.",
+            ),
+        ] = 1800,
     ) -> None:
         """Start centre, network simulator and office node (SQLite); record N synthetic residents
         with planted duplicates; exit 0 only if every decision matches the planted truth."""
+        if profile != "none" and profile not in PROFILES:
+            raise typer.BadParameter(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
         console = Console()
         try:
             ok = asyncio.run(

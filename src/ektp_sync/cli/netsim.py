@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ektp_sync.cli.options import env
+from ektp_sync.cli.options import Command, env
 from ektp_sync.netsim import DEFAULT_API, PROFILES, ApiError, NetSim
 
 #: Name of the proxy made from --listen/--upstream (the office's WAN link).
@@ -19,31 +19,46 @@ CLI_PROXY = "wan"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("netsim")
+    @app.command("netsim", cls=Command)
     def netsim(
         listen: Annotated[
-            str | None, typer.Option(envvar=env("listen"), help="H:P the office connects to.")
+            str | None,
+            typer.Option(
+                envvar=env("listen"), metavar="HOST:PORT", help="Where the office connects to."
+            ),
         ] = None,
         upstream: Annotated[
-            str | None, typer.Option(envvar=env("upstream"), help="H:P of the real server.")
+            str | None,
+            typer.Option(envvar=env("upstream"), metavar="HOST:PORT", help="The real server."),
         ] = None,
         profile: Annotated[
             str | None,
-            typer.Option(envvar=env("profile"), help=f"Link profile: {', '.join(PROFILES)}."),
+            typer.Option(
+                envvar=env("profile"),
+                metavar="NAME",
+                help=f"Link profile: {', '.join(PROFILES)}.",
+            ),
         ] = None,
         api: Annotated[
-            str, typer.Option(envvar=env("api"), help="H:P of the Toxiproxy-style control API.")
+            str,
+            typer.Option(
+                envvar=env("api"),
+                metavar="HOST:PORT",
+                help="Where the Toxiproxy-style control API listens.",
+            ),
         ] = DEFAULT_API,
         config: Annotated[
             Path | None,
             typer.Option(
                 envvar=env("config"),
+                metavar="PATH",
                 help="JSON list of proxies as for Toxiproxy's /populate "
                 '(an entry may add "profile").',
             ),
         ] = None,
         seed: Annotated[
-            int | None, typer.Option(envvar=env("seed"), help="Seed for every random draw.")
+            int | None,
+            typer.Option(envvar=env("seed"), metavar="N", help="Seed for every random draw."),
         ] = None,
     ) -> None:
         """TCP proxy simulating the office's WAN link; control API follows Toxiproxy's."""

@@ -1,7 +1,9 @@
 """`ektp-sync central serve|migrate` and `ektp-sync local serve|migrate`: run the two servers.
 
-`migrate` brings a server's database schema to this version's head; `serve` does the same on
-every start, so the command is for upgrading ahead of a start, or checking a database.
+Their options are the fields of the servers' settings models (`ektp_sync.config`), made into
+flags by `ektp_sync.cli.options`. `migrate` brings a server's database schema to this version's
+head; `serve` does the same on every start, so the command is for upgrading ahead of a start, or
+checking a database.
 """
 
 from __future__ import annotations
@@ -9,57 +11,64 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from ektp_sync.cli.options import DataDir, Db, Host, LogLevel, env
-from ektp_sync.config import CentralSettings, LocalSettings, ServerSettings
+from ektp_sync.cli.options import Command, Group, settings_command
+from ektp_sync.config import (
+    CentralSettings,
+    CentralStorage,
+    Listening,
+    LocalSettings,
+    LocalStorage,
+)
 from ektp_sync.migrations import MigrationError, Schema, Upgrade, upgrade
 from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine
 
-OfficeCode = Annotated[
-    str,
-    typer.Option(
-        envvar=env("office_code"),
-        help="This office's code (also names the default database, local-<code>.db).",
-    ),
-]
-
 central_app = typer.Typer(
-    help="The central server of Ditjen Dukcapil (mock).", no_args_is_help=True
+    cls=Group, help="The central server of Ditjen Dukcapil (mock).", no_args_is_help=True
 )
-local_app = typer.Typer(help="The office's local node.", no_args_is_help=True)
+local_app = typer.Typer(cls=Group, help="The office's local node.", no_args_is_help=True)
+
+#: seconds uvicorn gives requests in progress at shutdown
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
-def _parse_offices(pairs: list[str]) -> dict[str, str]:
-    offices: dict[str, str] = {}
-    for pair in pairs:
-        code, sep, key = pair.partition("=")
-        if not sep or not code.isdigit() or len(code) != 4 or not key:
-            raise typer.BadParameter(f"{pair!r} is not CODE=KEY with a 4-digit office code")
-        offices[code] = key
-    return offices
-
-
-def _serve(settings: ServerSettings, factory: str, port: int, workers: int, log_level: str) -> None:
-    # the settings travel as JSON in the environment so every worker process sees the same
+def serve_centre(settings: CentralSettings) -> None:
+    """Serve the centre: intake, de-duplication, signed print authorisations, decisions feed."""
+    # uvicorn's --workers processes import the app by name, so the settings travel to them in
+    # the environment (CentralSettings.to_env says why); one worker takes the same road
     os.environ.update(settings.to_env())
     uvicorn.run(
-        factory,
+        "central_server.app:app_from_env",
         factory=True,
-        host=settings.host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        log_config=_log_config(log_level),
-        timeout_graceful_shutdown=10,
+        workers=settings.workers,
+        **_uvicorn_options(settings, settings.port),
     )
+
+
+def serve_node(settings: LocalSettings) -> None:
+    """Serve the office node: records, the durable upload queue, decisions, printing."""
+    from local_server.app import create_app  # the node's package only when it is needed
+
+    if not settings.api_key:
+        typer.echo("warning: no --api-key; the centre will refuse uploads (401)", err=True)
+    # one process: uvicorn runs the app made here, from these very settings
+    uvicorn.run(create_app(settings), **_uvicorn_options(settings, settings.port))
+
+
+def _uvicorn_options(settings: Listening, port: int) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": port,
+        "log_level": settings.log_level,
+        "log_config": _log_config(settings.log_level),
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -79,132 +88,30 @@ def _log_config(level: str) -> dict[str, Any]:
     return config
 
 
-@central_app.command("serve")
-def central_serve(
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar=env("port"))] = 8600,
-    db: Db = None,
-    data_dir: DataDir = Path("var"),
-    office: Annotated[
-        list[str] | None,
-        typer.Option(envvar=env("office"), help="CODE=KEY of an office allowed to submit; repeat."),
-    ] = None,
-    admin_key: Annotated[str | None, typer.Option(envvar=env("admin_key"))] = None,
-    signing_key: Annotated[
-        Path | None,
-        typer.Option(envvar=env("signing_key"), help="Ed25519 PEM (created if missing)."),
-    ] = None,
-    match_threshold: Annotated[float, typer.Option(envvar=env("match_threshold"))] = 0.85,
-    review_threshold: Annotated[float, typer.Option(envvar=env("review_threshold"))] = 0.70,
-    max_backlog: Annotated[int, typer.Option(envvar=env("max_backlog"))] = 50_000,
-    workers: Annotated[
-        int, typer.Option(envvar=env("workers"), help="Processes (PostgreSQL only).", min=1)
-    ] = 1,
-    log_level: LogLevel = "info",
-) -> None:
-    """Serve the centre: intake, de-duplication, signed print authorisations, decisions feed."""
-    offices = _parse_offices(office or [])
-    if not offices:
-        typer.echo(
-            "error: no office configured; the centre accepts submissions only from known "
-            "offices. Pass --office CODE=KEY (repeatable) or set EKTP_OFFICE.",
-            err=True,
-        )
-        raise typer.Exit(2)
-    try:
-        settings = CentralSettings(
-            host=host,
-            data_dir=data_dir,
-            db_url=db,
-            offices=offices,
-            admin_key=admin_key,
-            signing_key_path=signing_key,
-            match_threshold=match_threshold,
-            review_threshold=review_threshold,
-            max_backlog=max_backlog,
-            workers=workers,
-        )
-    except ValidationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if workers > 1 and settings.database_url.startswith("sqlite"):
-        typer.echo("error: --workers above 1 needs PostgreSQL (--db postgresql://…)", err=True)
-        raise typer.Exit(2)
-    _serve(settings, "central_server.app:app_from_env", port, workers, log_level)
-
-
-@local_app.command("serve")
-def local_serve(
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar=env("port"))] = 8700,
-    db: Db = None,
-    data_dir: DataDir = Path("var"),
-    central_url: Annotated[str, typer.Option(envvar=env("central_url"))] = "http://127.0.0.1:8600",
-    office_code: OfficeCode = "6172",
-    api_key: Annotated[str, typer.Option(envvar=env("api_key"), help="This office's key.")] = "",
-    central_public_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar=env("central_public_key"),
-            help="Base64 Ed25519 key of the centre; if unset it is pinned from /keys on first "
-            "contact.",
-        ),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(envvar=env("batch_size"), min=1)] = 500,
-    max_in_flight: Annotated[int, typer.Option(envvar=env("max_in_flight"), min=1)] = 4,
-    log_level: LogLevel = "info",
-) -> None:
-    """Serve the office node: records, the durable upload queue, decisions, printing."""
-    if not api_key:
-        typer.echo("warning: no --api-key; the centre will refuse uploads (401)", err=True)
-    try:
-        settings = LocalSettings(
-            host=host,
-            data_dir=data_dir,
-            db_url=db,
-            central_url=central_url.rstrip("/"),
-            office_code=office_code,
-            api_key=api_key,
-            central_public_key=central_public_key,
-            batch_size=batch_size,
-            max_in_flight=max_in_flight,
-        )
-    except ValidationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    _serve(settings, "local_server.app:app_from_env", port, 1, log_level)
-
-
-@central_app.command("migrate")
-def central_migrate(db: Db = None, data_dir: DataDir = Path("var")) -> None:
+def migrate_centre(storage: CentralStorage) -> None:
     """Bring the centre's database schema to this version (every start does it too)."""
-    from central_server.tables import SCHEMA  # the centre's package only when it is needed
+    from central_server.store.tables import SCHEMA  # the centre's package only when needed
 
-    _migrate(CentralSettings(data_dir=data_dir, db_url=db).database_url, SCHEMA)
+    _migrate(storage.database_url, SCHEMA)
 
 
-@local_app.command("migrate")
-def local_migrate(
-    db: Db = None, data_dir: DataDir = Path("var"), office_code: OfficeCode = "6172"
-) -> None:
+def migrate_node(storage: LocalStorage) -> None:
     """Bring the office node's database schema to this version (every start does it too)."""
     from local_server.store.tables import SCHEMA
 
-    settings = LocalSettings(data_dir=data_dir, db_url=db, office_code=office_code)
-    _migrate(settings.database_url, SCHEMA)
+    _migrate(storage.database_url, SCHEMA)
 
 
 def _migrate(url: str, schema: Schema) -> None:
+    shown = make_url(url).render_as_string(hide_password=True)
     try:
         done = asyncio.run(_upgrade(url, schema))
     except (MigrationError, SchemaIntegrityError, DatabaseUrlError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except (OSError, DBAPIError) as exc:
-        shown = make_url(url).render_as_string(hide_password=True)
         typer.echo(f"error: cannot migrate the {schema.name} database {shown}: {exc}", err=True)
         raise typer.Exit(1) from None
-    shown = make_url(url).render_as_string(hide_password=True)
     typer.echo(f"{schema.name} database {shown}: {done.describe()}")
 
 
@@ -214,6 +121,27 @@ async def _upgrade(url: str, schema: Schema) -> Upgrade:
         return await upgrade(engine, schema)
     finally:
         await engine.dispose()
+
+
+def _register() -> None:
+    # each command calls the function by its module name when it runs, so a test can stand in
+    # for it and see the settings a command line makes
+    commands: list[tuple[typer.Typer, str, type[Any], Any]] = [
+        (central_app, "serve", CentralSettings, serve_centre),
+        (central_app, "migrate", CentralStorage, migrate_centre),
+        (local_app, "serve", LocalSettings, serve_node),
+        (local_app, "migrate", LocalStorage, migrate_node),
+    ]
+    for group, name, model, run in commands:
+        command = settings_command(model, _late(run.__name__), doc=run.__doc__)
+        group.command(name, cls=Command)(command)
+
+
+def _late(name: str) -> Any:
+    return lambda settings: globals()[name](settings)
+
+
+_register()
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ektp_sync.cli.options import LocalUrl, env
+from ektp_sync.cli.options import Command, LocalUrl, env
 from ektp_sync.domain.states import RecordState
 
 
@@ -80,11 +80,22 @@ def render(console: Console, status: dict[str, Any], pending: list[dict[str, Any
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("status")
+    @app.command("status", cls=Command)
     def status(
         local_url: LocalUrl = "http://127.0.0.1:8700",
-        limit: Annotated[int, typer.Option(envvar=env("limit"), min=1, max=1000)] = 10,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+        limit: Annotated[
+            int,
+            typer.Option(
+                envvar=env("limit"),
+                min=1,
+                max=1000,
+                metavar="N",
+                help="Pending uploads to list, oldest first.",
+            ),
+        ] = 10,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the raw JSON instead of tables.")
+        ] = False,
     ) -> None:
         """Counts per state, oldest pending uploads with attempts and last error, link health."""
         base = local_url.rstrip("/") + "/api/v1"

@@ -8,17 +8,31 @@ from typing import Annotated
 
 import typer
 
-from ektp_sync.cli.options import env
+from ektp_sync.cli.options import Command, env
 from ektp_sync.synth import generate
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("synth")
+    @app.command("synth", cls=Command)
     def synth(
-        count: Annotated[int, typer.Option(envvar=env("count"), min=0)] = 100,
-        seed: Annotated[int, typer.Option(envvar=env("seed"))] = 0,
+        count: Annotated[
+            int,
+            typer.Option(envvar=env("count"), min=0, metavar="N", help="Residents to print."),
+        ] = 100,
+        seed: Annotated[
+            int,
+            typer.Option(
+                envvar=env("seed"), metavar="N", help="Seed: the same seed, the same residents."
+            ),
+        ] = 0,
         attachment_bytes: Annotated[
-            int, typer.Option(envvar=env("attachment_bytes"), min=0, help="Photo size per record.")
+            int,
+            typer.Option(
+                envvar=env("attachment_bytes"),
+                min=0,
+                metavar="BYTES",
+                help="Photo size per record.",
+            ),
         ] = 0,
     ) -> None:
         """Print residents, one JSON object a line: {"record", "expected", "kind", "phase", …}.

@@ -1,4 +1,5 @@
-"""The centre's decision table (penunggalan), as a pure function of match scores."""
+"""The centre's decision table (penunggalan), as a pure function of match scores, and the
+statuses a submission goes through at the centre."""
 
 from __future__ import annotations
 
@@ -10,6 +11,24 @@ class DecisionStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     REVIEW = "review"
+
+
+class SubmissionStatus(StrEnum):
+    """Where a submission stands at the centre: `pending` until de-duplicated, then a decision's
+    status (`review` until adjudicated); `invalid` when intake refused it, for good."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVIEW = "review"
+    INVALID = "invalid"
+
+
+class IntakeStatus(StrEnum):
+    """What intake answers for one item: stored to be decided, or refused for good."""
+
+    ACCEPTED = "accepted"
+    INVALID = "invalid"
 
 
 class DecisionReason(StrEnum):

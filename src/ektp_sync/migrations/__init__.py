@@ -2,7 +2,7 @@
 
 The office node and the centre have separate databases and separate histories, so each has its
 own revision files next to its tables (`local_server/store/migrations/`,
-`central_server/migrations/`) and its own version table (`alembic_version_local`,
+`central_server/store/migrations/`) and its own version table (`alembic_version_local`,
 `alembic_version_central`), which also lets both live in one PostgreSQL database. They share
 this runner, `env.py` and `script.py.mako`. A `Schema` names one history.
 

@@ -1,7 +1,7 @@
 """Every table of the centre, in one place, and their migration history (`SCHEMA`).
 
-A change here needs a revision in `central_server/migrations/`; tests/migrations fails until the
-migrated schema equals these tables again.
+A change here needs a revision in `central_server/store/migrations/`; tests/migrations fails until
+the migrated schema equals these tables again.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ektp_sync.storage import UTCDateTime
 metadata = MetaData()
 
 #: PostgreSQL advisory lock key serialising schema upgrades of several centre processes
-#: ("ektq": next to the de-duplication lock, "ektp", in central_server.db)
+#: ("ektq": next to the de-duplication lock, "ektp", in central_server.store.decisions)
 SCHEMA_LOCK_KEY = 0x656B7471
 
 # BigInteger ids on PostgreSQL, but INTEGER PRIMARY KEY on SQLite (its only autoincrement form)
@@ -41,7 +41,7 @@ enrollments = Table(
     Column("submission_id", String(64), nullable=False, unique=True),
     Column("office_code", String(8), nullable=False),
     Column("nik", String(32), nullable=True),
-    # pending | approved | rejected | review | invalid
+    # a SubmissionStatus: pending | approved | rejected | review | invalid
     Column("status", String(16), nullable=False),
     Column("reason", String(32), nullable=True),
     Column("errors", JSON, nullable=True),
@@ -102,7 +102,7 @@ decision_log = Table(
 SCHEMA = Schema(
     name="central",
     metadata=metadata,
-    versions="central_server:migrations",
+    versions="central_server.store:migrations",
     version_table="alembic_version_central",
     lock_key=SCHEMA_LOCK_KEY,
     baseline="0001",

@@ -1,0 +1,44 @@
+"""The centre's store: every SQL statement of the centre, behind a narrow async API.
+
+No module of the centre outside this package builds SQL (the revisions in `migrations/` aside).
+One `CentreStore` per process holds the engine; each concern uses its own part of it:
+`intake` (idempotent intake, the backlog), `decisions` (de-duplication's transaction under the
+cross-process lock), `feed` (the decision log after a position) and `views` (one submission,
+the counts). Where SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central_server.store.decisions import DecisionStore
+from central_server.store.feed import FeedStore
+from central_server.store.intake import IntakeStore
+from central_server.store.tables import SCHEMA
+from central_server.store.views import ViewStore
+from ektp_sync.migrations import Upgrade, upgrade
+from ektp_sync.storage import create_engine
+
+
+class CentreStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.intake = IntakeStore(engine)
+        self.decisions = DecisionStore(engine)
+        self.feed = FeedStore(engine)
+        self.views = ViewStore(engine)
+
+    @classmethod
+    def open(cls, url: str) -> CentreStore:
+        """A store over the database at `url`; nothing connects until the first statement."""
+        return cls(create_engine(url))
+
+    async def migrate(self) -> Upgrade:
+        """Bring the schema to head (creating it when empty); see ektp_sync.migrations.
+
+        Safe with several processes starting at once: they take turns on an advisory lock.
+        """
+        return await upgrade(self.engine, SCHEMA)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,116 @@
+"""Intake's statements: the dedup backlog, and storing a batch idempotently on submission_id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from central_server.store.tables import attachments, enrollments
+from ektp_sync.domain.decisions import SubmissionStatus
+from ektp_sync.storage import insert_ignoring_conflicts
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One submission as intake stores it: `pending` when it passed every check, or `invalid`
+    with the `errors` it is answered with now and whenever it is sent again."""
+
+    submission_id: str
+    office_code: str
+    status: SubmissionStatus
+    received_at: dt.datetime
+    nik: str | None = None
+    errors: list[str] | None = None
+    record: dict[str, Any] | None = None
+    template: bytes | None = None
+    recorded_at: dt.datetime | None = None
+    attachments: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a submission_id that was already stored was answered with."""
+
+    office_code: str
+    status: SubmissionStatus
+    errors: list[str] | None
+
+
+@dataclass(frozen=True)
+class TakenIn:
+    inserted: set[str]  # submission_ids stored by this call
+    known: dict[str, Known]  # the others: stored before (by anyone)
+
+
+class IntakeStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def backlog(self) -> int:
+        """Submissions waiting for de-duplication."""
+        async with self._engine.connect() as conn:
+            pending = await conn.scalar(
+                select(func.count())
+                .select_from(enrollments)
+                .where(enrollments.c.status == SubmissionStatus.PENDING.value)
+            )
+        return int(pending or 0)
+
+    async def take_in(self, arrivals: Sequence[Arrival]) -> TakenIn:
+        """Store every arrival whose submission_id is new (`ON CONFLICT DO NOTHING`), with its
+        attachments, in one transaction; read back what the others were answered with.
+
+        `arrivals` must not repeat a submission_id.
+        """
+        if not arrivals:
+            return TakenIn(set(), {})
+        by_id = {a.submission_id: a for a in arrivals}
+        async with self._engine.begin() as conn:
+            stmt = insert_ignoring_conflicts(conn, enrollments, "submission_id").returning(
+                enrollments.c.submission_id
+            )
+            result = await conn.execute(stmt, [_row(a) for a in arrivals])
+            inserted = set(result.scalars().all())
+            files = [
+                {"submission_id": sid, "name": name, "content": content}
+                for sid in inserted
+                for name, content in by_id[sid].attachments.items()
+            ]
+            if files:
+                await conn.execute(insert(attachments), files)
+            known: dict[str, Known] = {}
+            if len(inserted) < len(by_id):
+                rows = await conn.execute(
+                    select(
+                        enrollments.c.submission_id,
+                        enrollments.c.office_code,
+                        enrollments.c.status,
+                        enrollments.c.errors,
+                    ).where(enrollments.c.submission_id.in_(set(by_id) - inserted))
+                )
+                known = {
+                    row.submission_id: Known(
+                        row.office_code, SubmissionStatus(row.status), row.errors
+                    )
+                    for row in rows
+                }
+        return TakenIn(inserted, known)
+
+
+def _row(arrival: Arrival) -> dict[str, Any]:
+    return {
+        "submission_id": arrival.submission_id,
+        "office_code": arrival.office_code,
+        "nik": arrival.nik,
+        "status": arrival.status.value,
+        "errors": arrival.errors,
+        "record": arrival.record,
+        "template": arrival.template,
+        "recorded_at": arrival.recorded_at,
+        "received_at": arrival.received_at,
+    }

@@ -1,0 +1,156 @@
+"""The command line's options: one truth with the settings models, and a help that says it all."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ektp_sync.cli import app
+from ektp_sync.config import CentralSettings, LocalSettings
+from ektp_sync.netsim import PROFILES
+
+runner = CliRunner()
+README = Path(__file__).parents[2] / "README.md"
+
+
+# typer brings its own copy of click, so its classes are told apart by what they have
+def commands(
+    command: Any = None, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command and group of `ektp-sync`, with the words that call it."""
+    command = command or typer.main.get_command(app)
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from commands(sub, (*path, name))
+
+
+def options(command: Any) -> list[Any]:
+    ctx = typer.Context(command)
+    return [p for p in command.get_params(ctx) if p.param_type_name == "option"]
+
+
+@pytest.fixture(autouse=True)
+def no_ektp_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own EKTP_ variables must not leak into what the commands read."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("EKTP_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize("path", [p for p, _ in commands()], ids=" ".join)
+def test_help_has_real_placeholders_and_a_line_for_every_option(path: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"<(bool|str|int|float|path)\b", result.output), result.output
+    command = dict(commands())[path]
+    for option in options(command):
+        assert option.help, f"{option.opts} has no help line"
+        if not option.is_flag:
+            assert option.metavar and option.metavar.upper() == option.metavar, option.opts
+
+
+@pytest.mark.parametrize("path", [("demo",), ("netsim",)])
+def test_where_a_profile_is_asked_every_profile_is_named(path: tuple[str, ...]) -> None:
+    output = runner.invoke(app, [*path, "--help"], terminal_width=200).output
+    for name in PROFILES:
+        assert name in output
+
+
+def test_server_commands_have_one_flag_per_setting() -> None:
+    by_path = dict(commands())
+    for path, model in (
+        (("central", "serve"), CentralSettings),
+        (("local", "serve"), LocalSettings),
+    ):
+        names = {option.name for option in options(by_path[path])} - {"help"}
+        assert names == set(model.model_fields)
+
+
+def captured(monkeypatch: pytest.MonkeyPatch, runner_name: str) -> list[Any]:
+    seen: list[Any] = []
+    monkeypatch.setattr(f"ektp_sync.cli.servers.{runner_name}", seen.append)
+    return seen
+
+
+def test_central_flags_and_variables_make_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen = captured(monkeypatch, "serve_centre")
+    flags = ["--office", "6172=k1", "--office", "6101=k2", "--max-backlog", "7"]
+    flags += ["--data-dir", str(tmp_path), "--signing-key", str(tmp_path / "k.pem")]
+    env = {
+        "EKTP_OFFICE": "6172=k1 6101=k2",
+        "EKTP_MAX_BACKLOG": "7",
+        "EKTP_DATA_DIR": str(tmp_path),
+        "EKTP_SIGNING_KEY": str(tmp_path / "k.pem"),
+    }
+    by_flags = runner.invoke(app, ["central", "serve", *flags])
+    by_env = runner.invoke(app, ["central", "serve"], env=env)
+    assert by_flags.exit_code == by_env.exit_code == 0, by_flags.output + by_env.output
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    by_model = CentralSettings()  # the model reading the variables itself
+    assert seen[0] == seen[1] == by_model
+    assert by_model.max_backlog == 7 and by_model.offices == {"6172": "k1", "6101": "k2"}
+
+
+@pytest.mark.parametrize("db_variable", ["EKTP_DB", "EKTP_DB_URL"])
+def test_local_flags_and_variables_make_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_variable: str
+) -> None:
+    seen = captured(monkeypatch, "serve_node")
+    url = f"sqlite:///{tmp_path}/node.db"
+    flags = ["--db", url, "--batch-bytes", "65536", "--api-key", "k", "--office-code", "6101"]
+    env = {
+        db_variable: url,
+        "EKTP_BATCH_BYTES": "65536",
+        "EKTP_API_KEY": "k",
+        "EKTP_OFFICE_CODE": "6101",
+    }
+    by_flags = runner.invoke(app, ["local", "serve", *flags])
+    by_env = runner.invoke(app, ["local", "serve"], env=env)
+    assert by_flags.exit_code == by_env.exit_code == 0, by_flags.output + by_env.output
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert seen[0] == seen[1] == LocalSettings()
+    assert seen[0].database_url == url and seen[0].batch_bytes == 65536
+
+
+def test_a_flag_wins_over_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = captured(monkeypatch, "serve_node")
+    result = runner.invoke(
+        app, ["local", "serve", "--api-key", "k", "--port", "8701"], env={"EKTP_PORT": "8702"}
+    )
+    assert result.exit_code == 0, result.output
+    assert seen[0].port == 8701
+
+
+def test_a_bad_value_names_its_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured(monkeypatch, "serve_centre")
+    result = runner.invoke(
+        app, ["central", "serve", "--office", "6172=k", "--match-threshold", "0.5"]
+    )
+    assert result.exit_code == 2 and "thresholds" in result.output
+    result = runner.invoke(app, ["local", "serve", "--batch-size", "0"])
+    assert result.exit_code == 2 and "--batch-size" in result.output
+
+
+def test_every_variable_of_the_readme_is_read_by_some_option() -> None:
+    table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(EKTP_[A-Z_]+)`", table))
+    read = {
+        variable
+        for _, command in commands()
+        for option in options(command)
+        for variable in ([option.envvar] if isinstance(option.envvar, str) else option.envvar or [])
+    }
+    assert documented, "the README's configuration table was not found"
+    assert documented <= read, documented - read
