@@ -8,25 +8,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.storage import create_engine
 from local_server.errors_http import install_error_handlers
 from local_server.routes import health_router, router
 from local_server.service import RecordService
-from local_server.store.records import RecordStore
-from local_server.store.tables import create_tables
+from local_server.store import NodeStore
 from local_server.sync.worker import SyncWorker
 
 
 def create_app(settings: LocalSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        store = NodeStore.open(settings.database_url)
         try:
-            await create_tables(engine)
-            worker = SyncWorker(engine, settings)
+            await store.migrate()
+            worker = SyncWorker(store, settings)
             app.state.settings = settings
             app.state.worker = worker
-            app.state.service = RecordService(RecordStore(engine), settings, worker)
+            app.state.service = RecordService(store.records, settings, worker)
             await worker.start()
             try:
                 yield
@@ -34,7 +32,7 @@ def create_app(settings: LocalSettings) -> FastAPI:
                 # stop the loops and hand back the leases of batches cut short
                 await worker.stop()
         finally:
-            await engine.dispose()
+            await store.close()
 
     app = FastAPI(
         title="ektp-sync office node",

@@ -1,5 +1,42 @@
 """The office node's store: its tables, migrations and every SQL statement it runs.
 
-`tables` (schema), `transitions` (every change of a record's state), `queue` (uploads),
-`decisions` (the centre's answers), `records` (what the service asks for).
+No module of the node outside this package builds SQL (the revisions in `migrations/` aside).
+One `NodeStore` per process holds the engine; each concern uses its own part of it: `records`
+(what the service asks for), `queue(owner)` (uploads, leased to one sync worker), `decisions`
+(the centre's answers); `tables` is the schema and `transitions` every change of a record's
+state. Where SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
 """
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ektp_sync.migrations import Upgrade
+from ektp_sync.storage import create_engine
+from local_server.store.decisions import Inbox
+from local_server.store.queue import Outbox
+from local_server.store.records import RecordStore
+from local_server.store.tables import create_tables
+
+
+class NodeStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.records = RecordStore(engine)
+        self.decisions = Inbox(engine)
+
+    @classmethod
+    def open(cls, url: str) -> NodeStore:
+        """A store over the database at `url`; nothing connects until the first statement."""
+        return cls(create_engine(url))
+
+    def queue(self, owner: str) -> Outbox:
+        """The upload queue as seen by the worker `owner` (the holder of its leases)."""
+        return Outbox(self.engine, owner)
+
+    async def migrate(self) -> Upgrade:
+        """Bring the schema to head (creating it when empty); see ektp_sync.migrations."""
+        return await create_tables(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -6,11 +6,8 @@ import asyncio
 import logging
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ektp_sync.config import LocalSettings
-from local_server.store.decisions import Inbox
-from local_server.store.queue import Outbox
+from local_server.store import NodeStore
 from local_server.sync.link import CentreLink
 from local_server.sync.puller import Puller
 from local_server.sync.pusher import Pusher
@@ -21,9 +18,9 @@ logger = logging.getLogger(__name__)
 class SyncWorker:
     """Owns the client and both loops; the app only calls start, wake and stop."""
 
-    def __init__(self, engine: AsyncEngine, settings: LocalSettings) -> None:
-        self.outbox = Outbox(engine, owner=f"worker-{uuid.uuid4().hex[:12]}")
-        self.inbox = Inbox(engine)
+    def __init__(self, store: NodeStore, settings: LocalSettings) -> None:
+        self.outbox = store.queue(owner=f"worker-{uuid.uuid4().hex[:12]}")
+        self.inbox = store.decisions
         self.link = CentreLink.of(settings)
         self.breaker = self.link.breaker
         self._grace = settings.shutdown_grace_seconds

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from ektp_sync.netsim import metrics
+import ektp_sync.netsim.metrics as metrics
 from ektp_sync.netsim.httpserver import Request, Response
 from ektp_sync.netsim.model import ApiError, PopulateError, ToxicSpec, bad_body
 from ektp_sync.netsim.profiles import PROFILES
