@@ -163,6 +163,7 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
                 attempts=records.c.attempts + 1,
                 updated_at=_NOW,
                 state=_ACCEPTED.state,
+                sent_at=_ACCEPTED.when_allowed(_NOW, records.c.sent_at),
             )
         ),
     )
