@@ -17,7 +17,14 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    values,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -28,6 +35,9 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: seconds one de-duplication batch may take: from a handful of submissions to a full batch
 DEDUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# one worker or several, the same series: multiprocess mode has no `_created` timestamps
+disable_created_metrics()
 
 
 def multiprocess_dir(data_dir: Path) -> dict[str, str]:

@@ -68,7 +68,8 @@ class Figures:
         if time.monotonic() - self._decision_read_at >= DECISION_TIME_TTL_SECONDS:
             waits = await self._store.decision_waits()
             self._decision = (statistics.median(waits) if waits else None, len(waits))
-            self._decision_read_at = time.monotonic()
+            if waits:  # none yet: look again next time, the first decision may be near
+                self._decision_read_at = time.monotonic()
         return self._decision
 
     async def detail(self, view: RecordView) -> RecordDetail:
