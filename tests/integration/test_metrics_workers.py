@@ -50,7 +50,9 @@ def counting_workers(d: Deployment) -> set[str]:
 async def test_two_worker_centre_and_node_metrics_agree_with_the_api(
     ektp_deployment: DeploymentFactory, db_factory: Callable[[], Awaitable[str]]
 ) -> None:
-    d = await ektp_deployment(central_db=await db_factory(), central_workers=2, local_env=FAST_RETRY)
+    d = await ektp_deployment(
+        central_db=await db_factory(), central_workers=2, local_env=FAST_RETRY
+    )
     people = [r.record for r in generate(80, seed=41) if r.phase == 1]
     office_key = d.office_keys[d.offices[0]]
     sent = 0

@@ -155,9 +155,7 @@ def test_a_healthy_report_shows_bytes_rate_and_eta() -> None:
         ),
     ],
 )
-def test_health_is_the_first_problem_that_applies(
-    status: dict[str, Any], expected: Health
-) -> None:
+def test_health_is_the_first_problem_that_applies(status: dict[str, Any], expected: Health) -> None:
     assert health(status, warn_age=86400.0) is expected
 
 
