@@ -54,6 +54,12 @@ class OutageLog:
         still_open = [o for o in found if o.ended_at is None]
         if still_open and self.current is None:
             self.current = still_open[-1]
+            logger.warning(
+                "link to centre down since %s, as the previous run left it (%s); it ends at "
+                "the first exchange that succeeds",
+                _clock(self.current.started_at),
+                self.current.cause,
+            )
 
     @property
     def open(self) -> bool:

@@ -155,9 +155,9 @@ def _link_lines(status: dict[str, Any]) -> list[str]:
             lines.append(f"  last link error: [yellow]{error}[/]")
         else:
             lines.append(f"  earlier link error (recovered since): [dim]{error}[/]")
-    rtt = link.get("rtt_ms")
+    rate, rtt = link.get("rate_bytes_per_s"), link.get("rtt_ms")
     lines.append(
-        f"  rate {_size(link.get('rate_bytes_per_s'))}/s, round trip "
+        f"  rate {'not measured yet' if rate is None else f'{_size(rate)}/s'}, round trip "
         f"{'-' if rtt is None else f'{rtt:.0f} ms'}, uploads in flight "
         f"{central.get('in_flight_batches', 0)}"
     )
