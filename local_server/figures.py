@@ -2,17 +2,24 @@
 
 The model of the estimates (docs/operators.md says it for operators):
 
-- The link's rate is what the pusher measures to size its batches: record bytes (as stored,
-  before gzip) per second of upload, over all batches in flight, smoothed. So it already holds
-  each batch's round trip and the centre's intake time, and bytes ÷ rate is seconds of sending.
-- The backlog is sent in `eta_seconds = pending_bytes ÷ rate + one round trip` (the last
-  batch's answer). Null while the link is down (it depends on when the link comes back) or
-  before any rate was measured; 0 when nothing waits.
-- A queued record can be printed after the bytes up to and including it are sent, its answer
-  has come back, and the centre has decided: `now + bytes_through ÷ rate + round trip +
-  decision time`. The decision time is the median wait, from the centre's acceptance to the
-  decision reaching this node, of the latest decisions (adjudications left out). A record
-  backing off after an error of the centre is counted at its place in the queue.
+- The link's rate is record bytes (as stored, before gzip) acknowledged per second, the
+  largest of the last uploads' samples (`sync/meters.py`, `Throughput`, which says why). It
+  holds the uploads' round trips and the centre's intake time, so bytes ÷ rate is seconds of
+  sending.
+- The backlog is sent in `eta_seconds = (pending_bytes − gone up) ÷ rate + one round trip`
+  (the last batch's answer), where "gone up" is what the uploads still travelling have
+  probably sent already (each its share of the rate since it left): the queue counts them
+  until their answer comes. Null while the link is down (it depends on when the link comes
+  back) or before any rate was measured; 0 when nothing waits.
+- A queued record can be printed after the bytes before its acceptance are sent, its answer
+  has come back, and the centre has decided: `now + bytes_ahead ÷ rate + round trip + decision
+  time`. Records travel in uploads of about `batch_bytes` (a few seconds at the rate), and a
+  record is accepted when its upload's answer comes: so `bytes_ahead` is its bytes and those
+  before it in the queue, rounded up to the end of the upload it travels in (never more than
+  the whole backlog), less what has gone up already. The decision time is the median wait,
+  from the centre's acceptance to the decision reaching this node, of the latest decisions
+  (adjudications left out). A record backing off after an error of the centre is counted at
+  its place in the queue.
 - A record awaiting its decision: `accepted at + decision time` (not before now).
 """
 
@@ -61,7 +68,8 @@ class Figures:
         link = self._link.figures()
         if link.up is False or not link.rate_bytes_per_s:
             return None
-        return pending_bytes / link.rate_bytes_per_s + _seconds(link.rtt_ms)
+        to_send = max(0, pending_bytes - self._link.gone_up())
+        return to_send / link.rate_bytes_per_s + _seconds(link.rtt_ms)
 
     async def decision_time(self) -> tuple[float | None, int]:
         """(median seconds, decisions sampled) of the centre's recent decisions."""
@@ -88,8 +96,11 @@ class Figures:
         if view.state in (S.QUEUED, S.UPLOADING):
             place = await self._store.place(view.id)
             if place is not None:
-                position, basis.bytes_ahead = place.position, place.bytes_through
-                eta = _after_sending(now, place.bytes_through, link.up, decision, basis)
+                backlog = await self._store.backlog()
+                position, upload = place.position, self._link.batch_bytes()
+                before = bytes_before_accepted(place.bytes_through, backlog.bytes, upload)
+                basis.bytes_ahead = max(0, before - self._link.gone_up())
+                eta = _after_sending(now, basis.bytes_ahead, link.up, decision, basis)
             else:  # accepted between the two reads
                 eta = _after_deciding(now, now, decision, basis)
         elif view.state is S.AWAITING_DECISION:
@@ -122,6 +133,16 @@ class Figures:
             for o in outages
         )
         return shown, LinkSummary(days=HISTORY.days, outages=len(outages), down_seconds=down)
+
+
+def bytes_before_accepted(through: int, backlog: int, upload_bytes: int) -> int:
+    """The bytes sent before a record is accepted: those up to and including it (`through`),
+    to the end of the upload it travels in (uploads of `upload_bytes`), at most the whole
+    `backlog`."""
+    if upload_bytes <= 0:
+        return through
+    uploads = -(-through // upload_bytes)  # ceiling
+    return max(through, min(uploads * upload_bytes, backlog))
 
 
 def _after_sending(

@@ -23,7 +23,7 @@ from local_server.store.outages import Outage, OutageStore
 from local_server.sync.breaker import BreakerState, CircuitBreaker
 from local_server.sync.client import CentreClient
 from local_server.sync.health import LinkMonitor
-from local_server.sync.meters import ExchangeCounts, RoundTrips, failure_kind
+from local_server.sync.meters import ExchangeCounts, RoundTrips, Throughput, failure_kind
 from local_server.sync.outages import OutageLog
 from local_server.sync.policy import RetryPolicy
 from local_server.sync.sizing import BatchSizer
@@ -42,6 +42,7 @@ class CentreLink:
     signal: StopSignal = field(default_factory=StopSignal)
     sizer: BatchSizer = field(default_factory=lambda: BatchSizer(_DEFAULT_BATCH_BYTES))
     round_trips: RoundTrips = field(default_factory=RoundTrips)
+    throughput: Throughput = field(default_factory=Throughput)
     outages: OutageLog = field(default_factory=OutageLog)
     counts: ExchangeCounts = field(default_factory=ExchangeCounts)
 
@@ -75,6 +76,7 @@ class CentreLink:
         if sent_bytes:
             # batches in flight share the link, this one among them
             self.sizer.observe(sent_bytes, seconds, max(1, self.in_flight))
+            self.throughput.acknowledged(sent_bytes, seconds)
         if round_trip is not None:
             self.round_trips.observe(round_trip)
 
@@ -125,12 +127,15 @@ class CentreLink:
         return await self.signal.unless_abandoned(self.client.public_key())
 
     @contextlib.contextmanager
-    def sending(self) -> Iterator[None]:
-        """A batch is travelling for as long as this lasts (shown on /status)."""
+    def sending(self, size: int = 0) -> Iterator[None]:
+        """A batch of `size` bytes is travelling for as long as this lasts (shown on /status,
+        and counted by the estimates)."""
         self.health.in_flight_batches += 1
+        key = self.throughput.sent(size)
         try:
             yield
         finally:
+            self.throughput.answered(key)
             self.health.in_flight_batches -= 1
 
     @property
@@ -205,6 +210,10 @@ class CentreLink:
         current = self.outages.current
         return current.started_at if current is not None else None
 
+    def gone_up(self) -> int:
+        """Bytes of the uploads still travelling that have probably crossed the link already."""
+        return self.throughput.gone_up()
+
     def outage_history(self, now: dt.datetime) -> list[Outage]:
         """Outages of the last week, newest first, the current one included."""
         return self.outages.history(now)
@@ -214,7 +223,7 @@ class CentreLink:
         rtt = self.round_trips.seconds
         return LinkFigures(
             up=self.up,
-            rate_bytes_per_s=self.sizer.rate,
+            rate_bytes_per_s=self.throughput.rate,
             rtt_ms=None if rtt is None else rtt * 1000.0,
         )
 

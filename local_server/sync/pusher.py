@@ -81,7 +81,7 @@ class Pusher:
 
     async def _deliver_and_free(self, batch: list[ClaimedEntry]) -> None:
         kept = False
-        with self._link.sending():
+        with self._link.sending(sum(e.size for e in batch)):
             try:
                 await self.deliver(batch)
             except Abandoned:

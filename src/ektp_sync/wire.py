@@ -250,7 +250,9 @@ class EtaBasis(BaseModel):
     """What `printable_eta` was computed from, so that the estimate can be explained."""
 
     bytes_ahead: int | None = Field(
-        None, description="bytes still to send up to and including this record (queued only)"
+        None,
+        description="bytes sent before this record is accepted: its own and those before it, "
+        "to the end of the upload it travels in (queued only)",
     )
     rate_bytes_per_s: float | None = Field(None, description="the link's measured rate")
     rtt_ms: float | None = Field(None, description="the link's measured round trip")

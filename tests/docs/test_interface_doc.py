@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from central_server.app import create_app as create_centre
 from ektp_sync.cli import app
+from ektp_sync.cli.docs import Page
 from ektp_sync.config import CentralSettings, LocalSettings
 from ektp_sync.domain.decisions import DecisionReason, DecisionStatus
 from ektp_sync.domain.states import RecordState
@@ -32,8 +33,11 @@ def test_every_route_of_both_servers_is_described(tmp_path: Path) -> None:
     centre = create_centre(CentralSettings(data_dir=tmp_path, offices={"6172": "k"}))
     for path in routes(node.openapi()) | routes(centre.openapi()):
         shown = path.replace("{record_id}", "{id}")
-        assert f"`GET {shown}" in PAGE or f" {shown}`" in PAGE or f"{shown}?" in PAGE or (
-            f" {shown} " in PAGE
+        assert (
+            f"`GET {shown}" in PAGE
+            or f" {shown}`" in PAGE
+            or f"{shown}?" in PAGE
+            or (f" {shown} " in PAGE)
         ), path
 
 
@@ -65,3 +69,4 @@ def test_the_docs_ship_in_the_wheel_and_the_command_finds_them() -> None:
     assert page.exit_code == 0 and page.output == PAGE
     missing = runner.invoke(app, ["docs", "contract"])
     assert missing.exit_code == 2 and "interface" in missing.output
+    assert {p.value for p in Page} == {p.stem for p in (ROOT / "docs").glob("*.md")}

@@ -3,6 +3,7 @@ them, so a user of an installed package has the interface at hand without the re
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,18 @@ import typer
 
 from ektp_sync import __version__
 from ektp_sync.cli.options import Command
+
+
+class Page(enum.StrEnum):
+    """The pages of docs/ (tests/docs checks this against the directory)."""
+
+    INTERFACE = "interface"
+    OPERATORS = "operators"
+    TESTING = "testing"
+    ARCHITECTURE = "architecture"
+    GUARANTEES = "guarantees"
+    NETSIM = "netsim"
+    PERFORMANCE = "performance"
 
 
 def docs_dir() -> Path:
@@ -34,22 +47,20 @@ def _title(page: Path) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("docs", cls=Command)
     def docs(
-        name: Annotated[
-            str | None,
-            typer.Argument(metavar="[NAME]", help="A page to print, e.g. interface."),
+        page: Annotated[
+            Page | None,
+            typer.Argument(
+                show_default=False,
+                help="The page to print (interface: the record, states, API, metrics).",
+            ),
         ] = None,
     ) -> None:
         """Where the docs are (record schema, template format, states, API, metrics: the
-        interface page); with a NAME, print that page."""
+        interface page); with a page's name, print that page."""
         directory = docs_dir()
-        found = pages(directory)
-        if name is None:
-            typer.echo(f"ektp-sync {__version__}: docs in {directory}")
-            for stem, page in found.items():
-                typer.echo(f"  {stem:<14} {_title(page)}")
-            return
-        page = found.get(name.removesuffix(".md"))
         if page is None:
-            typer.echo(f"error: no page {name!r}; there are: {', '.join(found)}", err=True)
-            raise typer.Exit(2)
-        typer.echo(page.read_text(encoding="utf-8"), nl=False)
+            typer.echo(f"ektp-sync {__version__}: docs in {directory}")
+            for stem, path in pages(directory).items():
+                typer.echo(f"  {stem:<14} {_title(path)}")
+            return
+        typer.echo((directory / f"{page.value}.md").read_text(encoding="utf-8"), nl=False)
