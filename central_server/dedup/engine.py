@@ -131,7 +131,15 @@ class DedupEngine:
         return len(outcomes)
 
     def _count(self, outcomes: Sequence[Outcome], seconds: float | None = None) -> None:
-        """Committed decisions, for /metrics."""
+        """Committed decisions, for /metrics and (at DEBUG, one line each) the log."""
+        if logger.isEnabledFor(logging.DEBUG):
+            for o in outcomes:
+                logger.debug(
+                    "decided %s/%s",
+                    o.verdict.status.value,
+                    o.verdict.reason.value,
+                    extra={"submission_id": o.submission.submission_id},
+                )
         if self._metrics is not None:
             verdicts = [(o.verdict.status.value, o.verdict.reason.value) for o in outcomes]
             self._metrics.decided(verdicts, seconds)
@@ -180,4 +188,9 @@ class DedupEngine:
                 raise NotInReview(submission_id, status)
             outcome = self._outcome(submission, adjudicate(approve))
             await self._write(tx, [outcome], status)
+        logger.info(
+            "review adjudicated: %s",
+            outcome.verdict.status.value,
+            extra={"submission_id": submission_id},
+        )
         self._count([outcome])
