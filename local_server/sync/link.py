@@ -205,11 +205,6 @@ class CentreLink:
             return False
         return None if self.health.reachable is None else True
 
-    @property
-    def down_since(self) -> dt.datetime | None:
-        current = self.outages.current
-        return current.started_at if current is not None else None
-
     def gone_up(self) -> int:
         """Bytes of the uploads still travelling that have probably crossed the link already."""
         return self.throughput.gone_up()

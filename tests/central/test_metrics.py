@@ -25,6 +25,13 @@ def samples(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     return found
 
 
+def root_of(centre: Centre) -> httpx.AsyncClient:
+    """A client of the centre's root, where /metrics is (its office clients start at /api/v1)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=centre.app), base_url="http://centre"
+    )
+
+
 def decisions_by_status(scraped: dict[str, Any]) -> dict[str, float]:
     by_status: dict[str, float] = {}
     for labels, value in scraped["ektp_decisions_total"].items():
@@ -38,13 +45,7 @@ async def test_metrics_count_intake_and_decisions_as_stats_does(centre: Centre) 
     original = f.unit(rng)
     twin = f.item(f.record(f.near(original, 0.97, rng)))  # same person, a NIK of its own
     first = f.item(f.record(original))
-    async with (
-        centre.office() as office,
-        centre.admin() as admin,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=centre.app), base_url="http://centre"
-        ) as root,
-    ):
+    async with centre.office() as office, centre.admin() as admin, root_of(centre) as root:
         await office.post("/enrollments", json=f.batch(first, f.item(f.record(f.unit(rng)))))
 
         async def decided() -> bool:
@@ -78,13 +79,7 @@ async def test_metrics_count_intake_and_decisions_as_stats_does(centre: Centre) 
 async def test_an_adjudication_counts_as_a_decision(centre: Centre) -> None:
     rng = np.random.default_rng(32)
     original = f.unit(rng)
-    async with (
-        centre.office() as office,
-        centre.admin() as admin,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=centre.app), base_url="http://centre"
-        ) as root,
-    ):
+    async with centre.office() as office, centre.admin() as admin, root_of(centre) as root:
         await office.post("/enrollments", json=f.batch(f.item(f.record(original))))
         look_alike = f.item(f.record(f.near(original, 0.77, rng)))
         await office.post("/enrollments", json=f.batch(look_alike))

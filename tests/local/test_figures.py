@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,24 +20,11 @@ from local_server.app import create_app
 from local_server.figures import bytes_before_accepted
 from local_server.store.queue import ITEM_OVERHEAD_BYTES
 
-from .conftest import running
+from .conftest import record, running
 from .fake_centre import FakeCentre, free_port, serve
 from .residents import resident
 
 Settings = Callable[..., LocalSettings]
-
-
-@pytest.fixture
-async def centre() -> AsyncIterator[tuple[FakeCentre, str]]:
-    fake = FakeCentre()
-    async with serve(fake.app()) as url:
-        yield fake, url
-
-
-async def record(node: httpx.AsyncClient, body: dict[str, Any]) -> str:
-    response = await node.post("/records", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 async def status(node: httpx.AsyncClient) -> dict[str, Any]:

@@ -4,6 +4,7 @@ also checked against real servers in tests/integration/test_status_exit_codes.py
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,12 @@ from rich.console import Console
 
 from ektp_sync.cli.status import Health, health, parse_age, render
 
-NOW = dt.datetime.now(dt.UTC)
+
+def ago(**delta: float) -> str:
+    """An ISO time `delta` before now (after, with negative values), as the node writes it."""
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(**delta)).isoformat()
+
+
 RECORD_ID = "01a2b3c4d5e6f7a8b9c0d1e2"  # 24 characters, as the node makes them
 MASKED = "617201******0001"
 
@@ -24,14 +30,14 @@ def node_status(**changes: Any) -> dict[str, Any]:
         "counts": {"queued": 120, "uploading": 4, "awaiting_decision": 3, "approved": 1500},
         "pending": 124,
         "oldest_pending_seconds": 5400.0,
-        "last_success_at": (NOW - dt.timedelta(minutes=3)).isoformat(),
+        "last_success_at": ago(minutes=3),
         "last_error": None,
         "central": {
             "url": "http://127.0.0.1:8601",
             "reachable": True,
             "breaker": "closed",
             "next_probe_in_seconds": 0.0,
-            "last_contact_at": NOW.isoformat(),
+            "last_contact_at": ago(seconds=0),
             "last_error": None,
             "consecutive_failures": 0,
             "in_flight_batches": 1,
@@ -90,7 +96,7 @@ def test_the_report_fits_80_columns_with_ids_and_niks_whole() -> None:
         eta_seconds=None,
         link_history=[
             {
-                "start": (NOW - dt.timedelta(minutes=7)).isoformat(),
+                "start": ago(minutes=7),
                 "end": None,
                 "seconds": 420.0,
                 "cause": "connection refused by centre",
@@ -105,7 +111,7 @@ def test_the_report_fits_80_columns_with_ids_and_niks_whole() -> None:
             "queued",
             1,
             last_error="centre answered 500",
-            next_attempt_at=(NOW + dt.timedelta(seconds=40)).isoformat(),
+            next_attempt_at=ago(minutes=-10),
         ),
     ]
     lines = rendered(down, uploads)
@@ -120,7 +126,7 @@ def test_the_report_fits_80_columns_with_ids_and_niks_whole() -> None:
     assert text.count("held: the circuit is open") == 8
     assert "being sent now (try 3)" in text  # in flight, not "waiting for its first try"
     assert "waiting for its first try" not in text
-    assert "centre answered 500; next try in 3" in text  # 39 or 40 s
+    assert re.search(r"centre answered 500; next try in [89]m", text)
     assert "Waiting to go up: 124 records (3.4 MB), oldest 90m" in text
     assert "no estimate yet: the link is down" in text
     assert "outages in the last 7 days: 3, down 15m" in text
