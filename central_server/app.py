@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from central_server import errors
 from central_server.admin_routes import admin_router
 from central_server.parts import CentreParts
-from central_server.routes import office_router, public_router
+from central_server.routes import metrics_router, office_router, public_router
 from central_server.waiting import closing_on_exit_signal
 from ektp_sync.body import BodyLimits
 from ektp_sync.config import CentralSettings
@@ -64,6 +64,7 @@ def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = No
     app.include_router(admin_router, prefix=API_PREFIX)
     app.include_router(public_router, prefix=API_PREFIX)
     app.include_router(public_router)  # /healthz (and /keys) at the root too, for probes
+    app.include_router(metrics_router)
     return app
 
 

@@ -14,6 +14,7 @@ from central_server.errors import AdminOnly, MissingApiKey, OfficeOnly
 from central_server.faults import FaultInjector
 from central_server.feed import Feed
 from central_server.intake import Intake
+from central_server.metrics import CentreMetrics
 from central_server.parts import CentreParts
 from central_server.views import Views
 from ektp_sync.body import BodyLimits
@@ -44,6 +45,7 @@ DedupPart = Annotated[DedupEngine, Depends(_part("dedup"))]
 FaultsPart = Annotated[FaultInjector, Depends(_part("faults"))]
 SignerPart = Annotated[Signer, Depends(_part("signer"))]
 BodyLimitsPart = Annotated[BodyLimits, Depends(_part("body_limits"))]
+MetricsPart = Annotated[CentreMetrics, Depends(_part("metrics"))]
 
 
 def _bearer(request: Request) -> str:

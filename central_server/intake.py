@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from central_server.errors import BacklogFull
+from central_server.metrics import CentreMetrics
 from central_server.store.intake import Arrival, IntakeStore, Known
 from central_server.validation import CheckedItem, check_item
 from ektp_sync.domain.decisions import IntakeStatus, SubmissionStatus
@@ -18,10 +19,17 @@ SHED_RETRY_AFTER_SECONDS = 5
 class Intake:
     """Takes batches in; sets `arrived` after a commit that stored something to decide."""
 
-    def __init__(self, store: IntakeStore, max_backlog: int, arrived: asyncio.Event) -> None:
+    def __init__(
+        self,
+        store: IntakeStore,
+        max_backlog: int,
+        arrived: asyncio.Event,
+        metrics: CentreMetrics | None = None,
+    ) -> None:
         self._store = store
         self._max_backlog = max_backlog
         self.arrived = arrived
+        self._metrics = metrics
 
     async def shed_load(self) -> None:
         """Refuse new work while the dedup backlog is over the limit, before reading items."""
@@ -45,14 +53,24 @@ class Intake:
             self.arrived.set()
 
         results = []
+        counted: list[str] = []  # each item's result for /metrics
         for item in checked:
             sid = item.submission_id
             if sid is None:
                 results.append(_answer_for_new(item))
-            elif sid in taken.inserted:
+            elif sid in taken.inserted and first[sid] is item:
+                results.append(_answer_for_new(item))
+            elif sid in taken.inserted:  # repeated in the same batch: the first one's answer
                 results.append(_answer_for_new(first[sid]))
+                counted.append("repeat")
+                continue
             else:
                 results.append(_answer_for_known(sid, office_code, taken.known[sid]))
+                counted.append("repeat")
+                continue
+            counted.append(results[-1].status.value)
+        if self._metrics is not None:
+            self._metrics.took_in(counted)
         return IntakeResponse(results=results)
 
 

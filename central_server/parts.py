@@ -3,7 +3,7 @@
 Each route or loop is handed only the parts it uses (see deps.py), never the whole: the store's
 engine, the signer, the API keys, intake (with the `arrived` wake-up of the dedup worker), the
 feed (with the `decided` pulse and the `closing` flag of long polls), the views, the dedup engine
-(with its gallery and lock), the injected faults and the body limits.
+(with its gallery and lock), the injected faults, the body limits and the metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from central_server.dedup.worker import DedupWorker
 from central_server.faults import FaultInjector
 from central_server.feed import Feed
 from central_server.intake import Intake
+from central_server.metrics import CentreMetrics
 from central_server.store import CentreStore
 from central_server.views import Views
 from central_server.waiting import Pulse
@@ -37,6 +38,7 @@ class CentreParts:
     faults: FaultInjector
     body_limits: BodyLimits
     worker: DedupWorker  # the dedup loop of this process, run by the app's lifespan
+    metrics: CentreMetrics
 
     @classmethod
     def build(cls, settings: CentralSettings, body_limits: BodyLimits | None = None) -> CentreParts:
@@ -45,8 +47,11 @@ class CentreParts:
         store = CentreStore.open(settings.database_url)
         signer = Signer.load_or_create(settings.signing_key_file)
         decided = Pulse()
-        intake = Intake(store.intake, settings.max_backlog, arrived=asyncio.Event())
-        dedup = DedupEngine(store.decisions, signer, settings.thresholds, on_commit=decided.pulse)
+        metrics = CentreMetrics()
+        intake = Intake(store.intake, settings.max_backlog, asyncio.Event(), metrics)
+        dedup = DedupEngine(
+            store.decisions, signer, settings.thresholds, on_commit=decided.pulse, metrics=metrics
+        )
         faults = FaultInjector()
         return cls(
             store=store,
@@ -59,4 +64,5 @@ class CentreParts:
             faults=faults,
             body_limits=body_limits or BodyLimits(),
             worker=DedupWorker(dedup, intake.arrived, settings.dedup_batch_size, faults),
+            metrics=metrics,
         )

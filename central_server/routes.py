@@ -1,22 +1,25 @@
-"""HTTP routes offices use (intake, decisions, status) and the public ones (keys, health)."""
+"""HTTP routes offices use (intake, decisions, status) and the public ones (keys, health,
+metrics)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from central_server.deps import (
     BodyLimitsPart,
     FeedPart,
     IntakePart,
+    MetricsPart,
     Office,
     SignerPart,
     ViewsPart,
     injected_faults,
 )
 from central_server.feed import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECONDS
+from central_server.metrics import CONTENT_TYPE
 from ektp_sync.body import body_validation_error, read_json
 from ektp_sync.wire import (
     DecisionsPage,
@@ -28,6 +31,7 @@ from ektp_sync.wire import (
 
 office_router = APIRouter(dependencies=[Depends(injected_faults)])
 public_router = APIRouter()
+metrics_router = APIRouter()  # at the root only, where Prometheus looks
 
 _BATCH_BODY: dict[str, Any] = {
     "requestBody": {
@@ -76,3 +80,11 @@ async def get_keys(signer: SignerPart) -> PublicKey:
 @public_router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@metrics_router.get("/metrics", response_class=Response)
+async def prometheus_metrics(metrics: MetricsPart, views: ViewsPart) -> Response:
+    """Prometheus text: intake, decisions, de-duplication (no auth, no personal data; summed
+    over every worker process of `--workers N`)."""
+    identities, pending = await views.totals()
+    return Response(metrics.render(identities, pending), media_type=CONTENT_TYPE)

@@ -50,3 +50,7 @@ class Views:
             by_reason=dict(by_reason),
             offices=offices,
         )
+
+    async def totals(self) -> tuple[int, int]:
+        """(identities enrolled, submissions waiting for de-duplication), for /metrics."""
+        return await self._store.totals()

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from ektp_sync.config import LocalSettings
 from local_server.errors_http import install_error_handlers
+from local_server.figures import Figures
 from local_server.routes import health_router, router
 from local_server.service import RecordService
 from local_server.store import NodeStore
@@ -24,7 +25,8 @@ def create_app(settings: LocalSettings) -> FastAPI:
             worker = SyncWorker(store, settings)
             app.state.settings = settings
             app.state.worker = worker
-            app.state.service = RecordService(store.records, settings, worker)
+            figures = Figures(store.figures, worker.link)
+            app.state.service = RecordService(store.records, settings, worker, figures)
             await worker.start()
             try:
                 yield

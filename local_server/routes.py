@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from ektp_sync.body import body_validation_error, parse_json, read_limited
@@ -14,10 +14,12 @@ from ektp_sync.wire import (
     NodeStatus,
     PendingUploads,
     PrintResult,
+    RecordDetail,
     RecordPage,
     RecordView,
     ResidentRecord,
 )
+from local_server import metrics
 from local_server.service import RecordService
 
 #: a record is at most 2 MiB of attachments (decoded), i.e. ~2.7 MiB as base64, plus text
@@ -83,9 +85,10 @@ async def create_record(request: Request) -> RecordView:
     return await _service(request).record(await _resident_from(request))
 
 
-@router.get("/records/{record_id}", response_model=RecordView, responses=_ERRORS)
-async def get_record(record_id: str, request: Request) -> RecordView:
-    return await _service(request).get(record_id)
+@router.get("/records/{record_id}", response_model=RecordDetail, responses=_ERRORS)
+async def get_record(record_id: str, request: Request) -> RecordDetail:
+    """Adds to the contract's fields `queue_position` and `printable_eta` (with its basis)."""
+    return await _service(request).detail(record_id)
 
 
 @router.get("/records", response_model=RecordPage)
@@ -145,3 +148,10 @@ async def correct_record(record_id: str, request: Request) -> RecordView:
 @health_router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@health_router.get("/metrics", response_class=Response)
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text of the node's figures (no auth, no personal data; docs/operators.md)."""
+    body = await metrics.render(_service(request))
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -1,13 +1,15 @@
 """The office's record use-cases: record, look up, list, print, re-send; the operator's view.
 
 No SQL here: the records live behind `store.records.RecordStore`, the link's state in the sync
-worker. Errors are the node's own (`errors`); the HTTP edge turns them into answers.
+worker, the estimates in `figures`. Errors are the node's own (`errors`); the HTTP edge turns
+them into answers.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import secrets
 import time
 import uuid
@@ -27,16 +29,21 @@ from ektp_sync.wire import (
     PendingUpload,
     PendingUploads,
     PrintResult,
+    RecordDetail,
     RecordPage,
     RecordView,
     ResidentRecord,
 )
 from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound
+from local_server.figures import Figures, needs_action
 from local_server.store.decisions import PUBLIC_KEY_KEY
 from local_server.store.records import Action, RecordStore
+from local_server.sync.meters import ExchangeCounts
 from local_server.sync.worker import SyncWorker
 
 S = RecordState
+
+logger = logging.getLogger(__name__)
 
 
 def new_record_id() -> str:
@@ -69,10 +76,13 @@ def changed_fields(stored: dict[str, Any], corrected: ResidentRecord) -> list[st
 
 
 class RecordService:
-    def __init__(self, store: RecordStore, settings: LocalSettings, worker: SyncWorker) -> None:
+    def __init__(
+        self, store: RecordStore, settings: LocalSettings, worker: SyncWorker, figures: Figures
+    ) -> None:
         self._store = store
         self._settings = settings
         self._worker = worker
+        self._figures = figures
 
     async def record(self, resident: ResidentRecord) -> RecordView:
         """Store the record and its queue entry in one transaction, then wake the pusher."""
@@ -80,6 +90,7 @@ class RecordService:
         submission_id = new_submission_id(self._settings.office_code)
         await self._store.add(record_id, submission_id, resident, utcnow())
         self._worker.wake()
+        logger.info("record stored and queued", extra=_ids(record_id, submission_id))
         return await self.get(record_id)
 
     async def get(self, record_id: str) -> RecordView:
@@ -87,6 +98,10 @@ class RecordService:
         if view is None:
             raise RecordNotFound(record_id)
         return view
+
+    async def detail(self, record_id: str) -> RecordDetail:
+        """The record with its place in the queue and the estimate of when it can be printed."""
+        return await self._figures.detail(await self.get(record_id))
 
     async def list_records(
         self, state: RecordState | None, limit: int, cursor: str | None, nik: str | None = None
@@ -104,6 +119,8 @@ class RecordService:
         oldest_seconds = None
         if census.oldest_pending_at is not None:
             oldest_seconds = max(0.0, (utcnow() - census.oldest_pending_at).total_seconds())
+        backlog = await self._figures.backlog()
+        history, summary = self._figures.link_history()
         return NodeStatus(
             office_code=self._settings.office_code,
             counts=counts,
@@ -112,7 +129,17 @@ class RecordService:
             last_success_at=link.health.last_success_at,
             last_error=link.health.last_error,
             central=link.snapshot(),
+            pending_bytes=backlog.bytes,
+            link=link.figures(),
+            eta_seconds=self._figures.eta_seconds(backlog.bytes),
+            link_history=history,
+            link_summary=summary,
+            needs_action=needs_action(counts),
         )
+
+    def exchange_counts(self) -> ExchangeCounts:
+        """The link's counters since this process started (for /metrics)."""
+        return self._worker.link.counts
 
     async def pending(self, limit: int) -> PendingUploads:
         views = await self._store.pending(limit)
@@ -155,6 +182,11 @@ class RecordService:
             raise RecordConflict(
                 "the card for this record has already been printed", "already_printed"
             )
+        logger.info(
+            "card printed under approval %s",
+            authorisation.approval_no,
+            extra=_ids(record_id, view.submission_id),
+        )
         return PrintResult(
             id=view.id,
             nik=view.nik,
@@ -235,10 +267,21 @@ class RecordService:
             view = await self.get(record_id)  # RecordNotFound if unknown
             raise self._not_failed(view.state, "retried" if action == "retry" else "corrected")
         self._worker.wake()
-        return await self.get(record_id)
+        view = await self.get(record_id)
+        logger.info(
+            "failed record re-sent (%s) under a new submission",
+            action,
+            extra=_ids(record_id, view.submission_id),
+        )
+        return view
 
     @staticmethod
     def _not_failed(state: str, verb: str) -> RecordConflict:
         return RecordConflict(
             f"only a failed record can be {verb}; this one is {state}", "not_failed"
         )
+
+
+def _ids(record_id: str, submission_id: str) -> dict[str, str]:
+    """The `extra` of a log line about one record (docs/operators.md, "Logs")."""
+    return {"record_id": record_id, "submission_id": submission_id}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ import numpy as np
 
 from central_server.dedup.gallery import Gallery
 from central_server.errors import NotInReview, SubmissionNotFound
+from central_server.metrics import CentreMetrics
 from central_server.store.decisions import (
     DecisionStore,
     DecisionTransaction,
@@ -61,11 +63,13 @@ class DedupEngine:
         signer: Signer,
         thresholds: Thresholds,
         on_commit: Callable[[], None] = lambda: None,
+        metrics: CentreMetrics | None = None,
     ) -> None:
         self._store = store
         self._signer = signer
         self._thresholds = thresholds
         self._on_commit = on_commit
+        self._metrics = metrics
         self.gallery = Gallery()
         self._lock = asyncio.Lock()
 
@@ -106,6 +110,7 @@ class DedupEngine:
 
     async def decide_pending(self, limit: int) -> int:
         """Decide up to `limit` pending submissions in arrival order; returns how many."""
+        started = time.monotonic()
         async with self._decision_transaction() as tx:
             submissions = await tx.pending(limit)
             # one block match against the gallery as it stands; only identities this batch
@@ -122,7 +127,22 @@ class DedupEngine:
             await self._write(tx, outcomes, SubmissionStatus.PENDING)
         if outcomes:
             logger.info("decided %d pending submissions", len(outcomes))
+            self._count(outcomes, time.monotonic() - started)
         return len(outcomes)
+
+    def _count(self, outcomes: Sequence[Outcome], seconds: float | None = None) -> None:
+        """Committed decisions, for /metrics and (at DEBUG, one line each) the log."""
+        if logger.isEnabledFor(logging.DEBUG):
+            for o in outcomes:
+                logger.debug(
+                    "decided %s/%s",
+                    o.verdict.status.value,
+                    o.verdict.reason.value,
+                    extra={"submission_id": o.submission.submission_id},
+                )
+        if self._metrics is not None:
+            verdicts = [(o.verdict.status.value, o.verdict.reason.value) for o in outcomes]
+            self._metrics.decided(verdicts, seconds)
 
     def _decide(self, submission: Submission, base_best: float | None, base_size: int) -> Outcome:
         """Decide against `base_best` (best other among the first `base_size` rows, block
@@ -166,4 +186,11 @@ class DedupEngine:
             submission, status = found
             if status is not SubmissionStatus.REVIEW:
                 raise NotInReview(submission_id, status)
-            await self._write(tx, [self._outcome(submission, adjudicate(approve))], status)
+            outcome = self._outcome(submission, adjudicate(approve))
+            await self._write(tx, [outcome], status)
+        logger.info(
+            "review adjudicated: %s",
+            outcome.verdict.status.value,
+            extra={"submission_id": submission_id},
+        )
+        self._count([outcome])

@@ -1,4 +1,5 @@
-"""Read-only statements for the views of offices and the admin: one submission, the counts."""
+"""Read-only statements for the views of offices and the admin: one submission, the counts,
+and the totals /metrics reads at each scrape."""
 
 from __future__ import annotations
 
@@ -81,3 +82,14 @@ class ViewStore:
             ],
             int(enrolled or 0),
         )
+
+    async def totals(self) -> tuple[int, int]:
+        """(identities enrolled, submissions waiting for de-duplication)."""
+        async with self._engine.connect() as conn:
+            enrolled = await conn.scalar(select(func.count()).select_from(identities))
+            pending = await conn.scalar(
+                select(func.count())
+                .select_from(enrollments)
+                .where(enrollments.c.status == SubmissionStatus.PENDING.value)
+            )
+        return int(enrolled or 0), int(pending or 0)

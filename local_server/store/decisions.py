@@ -114,17 +114,20 @@ async def _apply_page(
     for decision in decisions:  # in feed order: a review and its adjudication may share a page
         record_id = by_submission.get(decision.submission_id)
         if record_id is None:
-            logger.warning("decision for unknown submission %s skipped", decision.submission_id)
+            logger.warning(
+                "decision for an unknown submission skipped",
+                extra={"submission_id": decision.submission_id},
+            )
             continue
         target = targets[record_id]
         wanted = RecordState(decision.status.value)
         if not move(wanted).permits(target.state):
             # a repeated feed entry, or a record already printed/failed: nothing to change
             logger.info(
-                "decision %s for %s ignored: record is %s",
+                "decision %s ignored: the record is %s",
                 wanted,
-                decision.submission_id,
                 target.state,
+                extra={"record_id": record_id, "submission_id": decision.submission_id},
             )
             continue
         target.state, target.decision = wanted, decision

@@ -163,6 +163,9 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
                 attempts=records.c.attempts + 1,
                 updated_at=_NOW,
                 state=_ACCEPTED.state,
+                # a decision may have overtaken this answer: it was still sent now (its wait
+                # for the decision then counts as none)
+                sent_at=func.coalesce(records.c.sent_at, _NOW),
             )
         ),
     )

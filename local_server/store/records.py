@@ -242,6 +242,8 @@ def _view(row: Row[Any], history: list[PastSubmission] | None = None) -> RecordV
         updated_at=row.updated_at,
         printed_at=row.printed_at,
         history=history or [],
+        sent_at=row.sent_at,
+        decided_at=row.decided_at,
     )
 
 
@@ -288,6 +290,7 @@ async def _requeue(
         "attempts": 0,
         "last_error": None,
         "updated_at": now,
+        "sent_at": None,
     }
     if corrected is not None:
         payload = payload_of(corrected)

@@ -1,8 +1,9 @@
 """Every table of the office node, on one MetaData, and their migration history (`SCHEMA`).
 
-records, outbox (the upload queue), sync_state (decisions cursor, pinned key) and
-submission_history. A change here needs a revision in `local_server/store/migrations/`;
-tests/migrations fails until the migrated schema equals these tables again.
+records, outbox (the upload queue), sync_state (decisions cursor, pinned key),
+submission_history and link_outages. A change here needs a revision in
+`local_server/store/migrations/`; tests/migrations fails until the migrated schema equals these
+tables again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ metadata = MetaData()
 
 #: SQL predicate "state is in flight", for the partial unique index on NIK (SQLite and PostgreSQL)
 _IN_FLIGHT_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(IN_FLIGHT)))
+#: records the centre accepted and then decided: their waits make the typical decision time
+_DECIDED_AFTER_SENDING = "sent_at IS NOT NULL AND decided_at IS NOT NULL"
 
 records = Table(
     "records",
@@ -49,6 +52,8 @@ records = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("decided_at", UTCDateTime),
     Column("printed_at", UTCDateTime),
+    # when the centre accepted the record: decided_at - sent_at is the wait for its decision
+    Column("sent_at", UTCDateTime),
     # race-free "one in-flight record per NIK": two concurrent POSTs cannot both pass
     Index(
         "uq_records_nik_in_flight",
@@ -58,6 +63,12 @@ records = Table(
         postgresql_where=text(_IN_FLIGHT_SQL),
     ),
     Index("ix_records_state_id", "state", "id"),
+    Index(
+        "ix_records_decision_times",
+        "decided_at",
+        sqlite_where=text(_DECIDED_AFTER_SENDING),
+        postgresql_where=text(_DECIDED_AFTER_SENDING),
+    ),
 )
 
 #: One row per record that still has to reach the centre; deleted once the centre answered.
@@ -114,6 +125,18 @@ submission_history = Table(
     Column("superseded_by", String(20), nullable=False),  # "retry" or "correction"
     Column("changed_fields", Text, nullable=False, default=""),  # comma-separated, correction
     Index("ix_submission_history_record", "record_id", "id"),
+)
+
+#: Outages of the link to the centre, for the operator's history (today's and the last week's
+#: survive a restart); `ended_at` is null while the outage lasts.
+link_outages = Table(
+    "link_outages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("cause", Text),  # the error that opened it, in the operator's words (no personal data)
+    Index("ix_link_outages_started", "started_at"),
 )
 
 SCHEMA = Schema(

@@ -73,7 +73,8 @@ class CircuitBreaker:
         self._failures = 0
         if self.state is BreakerState.CLOSED:
             return
-        logger.info("centre answers again: circuit closed, sending at full speed")
+        # the outage log (outages.py) says it once, with the outage's duration
+        logger.debug("centre answers again: circuit closed, sending at full speed")
         self.state = BreakerState.CLOSED
         for listener in self._listeners:
             listener()
@@ -84,7 +85,7 @@ class CircuitBreaker:
         if wait is None and self.state is BreakerState.CLOSED and self._failures < self.threshold:
             return
         if self.state is BreakerState.CLOSED:
-            logger.warning(
+            logger.debug(
                 "circuit open after %d failed exchanges: one probe every %gs",
                 self._failures,
                 self.probe_interval,

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
 from ektp_sync.storage import utcnow
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,6 +19,8 @@ class LinkMonitor:
     last_success_at: dt.datetime | None = None
     last_error: str | None = None
     in_flight_batches: int = 0
+    #: when the current run of failures began (None after a success)
+    failing_since: dt.datetime | None = None
 
     def contacted(self) -> None:
         """The centre answered (any HTTP answer proves the link works)."""
@@ -29,10 +28,10 @@ class LinkMonitor:
         self.last_contact_at = utcnow()
 
     def succeeded(self) -> None:
+        # an outage's end is logged by the link's outage log, with its duration
         self.contacted()
-        if self.consecutive_failures:
-            logger.info("link to centre works again after %d failures", self.consecutive_failures)
         self.consecutive_failures = 0
+        self.failing_since = None
         self.last_success_at = self.last_contact_at
 
     def failed(self, error: str, *, answered: bool) -> None:
@@ -40,6 +39,8 @@ class LinkMonitor:
             self.contacted()
         else:
             self.reachable = False
+        if not self.consecutive_failures:
+            self.failing_since = utcnow()
         self.consecutive_failures += 1
         self.last_error = error
 

@@ -2,25 +2,35 @@
 
 One connection pool, one view of the link's health, one retry policy, one circuit breaker (a
 dead centre is probed once, not by both loops) and one stop signal. The loops tell it how each
-exchange ended, `succeeded()` or `failed(error)`, and it keeps health and breaker (and whatever
-else counts exchanges) in step; they never reach into its parts.
+exchange ended, `succeeded()` or `failed(error)`, and it keeps health, breaker, outages, the
+measured rate and round trip, and the counters of /metrics in step; they never reach into its
+parts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.wire import DecisionsPage, IntakeResponse, LinkHealth
+from ektp_sync.storage import utcnow
+from ektp_sync.wire import DecisionsPage, IntakeResponse, LinkFigures, LinkHealth
 from local_server.errors import BatchTooLarge, CentreExchangeError, CentreUnreachable
+from local_server.store.outages import Outage, OutageStore
 from local_server.sync.breaker import BreakerState, CircuitBreaker
 from local_server.sync.client import CentreClient
 from local_server.sync.health import LinkMonitor
+from local_server.sync.meters import ExchangeCounts, RoundTrips, Throughput, failure_kind
+from local_server.sync.outages import OutageLog
 from local_server.sync.policy import RetryPolicy
+from local_server.sync.sizing import BatchSizer
 from local_server.sync.stopping import StopSignal
+
+#: the pusher's ceiling when a link is made without settings (tests): LocalSettings' default
+_DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -30,37 +40,71 @@ class CentreLink:
     policy: RetryPolicy
     breaker: CircuitBreaker
     signal: StopSignal = field(default_factory=StopSignal)
+    sizer: BatchSizer = field(default_factory=lambda: BatchSizer(_DEFAULT_BATCH_BYTES))
+    round_trips: RoundTrips = field(default_factory=RoundTrips)
+    throughput: Throughput = field(default_factory=Throughput)
+    outages: OutageLog = field(default_factory=OutageLog)
+    counts: ExchangeCounts = field(default_factory=ExchangeCounts)
 
     @classmethod
-    def of(cls, settings: LocalSettings, client: CentreClient | None = None) -> CentreLink:
+    def of(
+        cls,
+        settings: LocalSettings,
+        client: CentreClient | None = None,
+        outages: OutageStore | None = None,
+    ) -> CentreLink:
+        """The link of `settings`; with `outages`, its outage history is kept in the database."""
         return cls(
             client=client or CentreClient(settings),
             health=LinkMonitor(url=settings.central_url),
             policy=RetryPolicy(settings.backoff_base, settings.backoff_cap),
             breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_probe_seconds),
+            sizer=BatchSizer(settings.batch_bytes, settings.batch_seconds),
+            outages=OutageLog(outages),
         )
 
     # -- how an exchange ended: the one place that keeps the link's bookkeeping in step
 
-    def succeeded(self) -> None:
-        """The centre answered as asked."""
+    def succeeded(
+        self, *, sent_bytes: int = 0, seconds: float = 0.0, round_trip: float | None = None
+    ) -> None:
+        """The centre answered as asked. An upload says how many bytes took how long (the
+        link's rate); an exchange the centre did not hold says its `round_trip`."""
         self.health.succeeded()
         self.breaker.succeeded()
+        self.outages.end()
+        if sent_bytes:
+            # batches in flight share the link, this one among them
+            self.sizer.observe(sent_bytes, seconds, max(1, self.in_flight))
+            self.throughput.acknowledged(sent_bytes, seconds)
+        if round_trip is not None:
+            self.round_trips.observe(round_trip)
 
     def failed(self, error: BaseException) -> None:
         """The exchange did not succeed; `error` says whose fault it was.
 
         A 413 proves the link and the centre work (the batch was too big): contact, and the
         breaker closes. Another exchange error counts against the link, and a Retry-After opens
-        the breaker at once. Anything else is a bug of ours: only the breaker hears of it, so a
-        probe that ends that way does not hold the circuit half-open for ever.
+        the breaker at once; `threshold` of them in a row begin an outage. Anything else is a
+        bug of ours: only the breaker hears of it, so a probe that ends that way does not hold
+        the circuit half-open for ever.
         """
+        self.counts.failures[failure_kind(error)] += 1
         if isinstance(error, BatchTooLarge):
             self.health.contacted()
             self.breaker.succeeded()
+            self.outages.end()
         elif isinstance(error, CentreExchangeError):
             self.health.failed(error.message, answered=not isinstance(error, CentreUnreachable))
             self.breaker.failed(error.retry_after)
+            failures = self.health.consecutive_failures
+            if failures >= self.breaker.threshold:
+                self.outages.begin(
+                    self.health.failing_since or utcnow(),
+                    error.message,
+                    failures,
+                    self.breaker.probe_interval,
+                )
         else:
             self.breaker.failed()
 
@@ -72,6 +116,7 @@ class CentreLink:
 
     async def submit(self, items: Sequence[str]) -> IntakeResponse:
         """Send a batch; abandoned only after the shutdown grace period."""
+        self.counts.upload_attempts += len(items)
         return await self.signal.unless_abandoned(self.client.submit(items))
 
     async def decisions(self, after: str | None, limit: int, wait: float) -> DecisionsPage:
@@ -82,19 +127,26 @@ class CentreLink:
         return await self.signal.unless_abandoned(self.client.public_key())
 
     @contextlib.contextmanager
-    def sending(self) -> Iterator[None]:
-        """A batch is travelling for as long as this lasts (shown on /status)."""
+    def sending(self, size: int = 0) -> Iterator[None]:
+        """A batch of `size` bytes is travelling for as long as this lasts (shown on /status,
+        and counted by the estimates)."""
         self.health.in_flight_batches += 1
+        key = self.throughput.sent(size)
         try:
             yield
         finally:
+            self.throughput.answered(key)
             self.health.in_flight_batches -= 1
 
     @property
     def in_flight(self) -> int:
         return self.health.in_flight_batches
 
-    # -- pacing: the breaker, the retry policy, the stop signal
+    # -- pacing: the batch size, the breaker, the retry policy, the stop signal
+
+    def batch_bytes(self) -> int:
+        """How many bytes the next upload should carry: a few seconds at the measured rate."""
+        return self.sizer.batch_bytes()
 
     def admit(self) -> bool:
         """May an exchange go now? When the circuit is open, the first caller after the wait
@@ -145,6 +197,30 @@ class CentreLink:
         await self.signal.sleep(seconds, wake)
 
     # -- what operators see
+
+    @property
+    def up(self) -> bool | None:
+        """False during an outage; None before the first exchange ended."""
+        if self.outages.open:
+            return False
+        return None if self.health.reachable is None else True
+
+    def gone_up(self) -> int:
+        """Bytes of the uploads still travelling that have probably crossed the link already."""
+        return self.throughput.gone_up()
+
+    def outage_history(self, now: dt.datetime) -> list[Outage]:
+        """Outages of the last week, newest first, the current one included."""
+        return self.outages.history(now)
+
+    def figures(self) -> LinkFigures:
+        """The link's state and measurements as /status shows them."""
+        rtt = self.round_trips.seconds
+        return LinkFigures(
+            up=self.up,
+            rate_bytes_per_s=self.throughput.rate,
+            rtt_ms=None if rtt is None else rtt * 1000.0,
+        )
 
     def snapshot(self) -> LinkHealth:
         health = self.health

@@ -97,8 +97,11 @@ class Puller:
         # a probe of the breaker must come back at once: held, it would keep the circuit
         # half-open, and the pusher waiting, for the whole long poll
         wait = 0.0 if self._link.probing else self._settings.decisions_wait
+        started = time.monotonic()
         page = await self._link.decisions(cursor, PAGE_SIZE, wait)
-        self._link.succeeded()
+        # an answer the centre held for the long poll says nothing of the wire's delay
+        unheld = wait == 0 or bool(page.decisions)
+        self._link.succeeded(round_trip=time.monotonic() - started if unheld else None)
         if page.decisions or page.next != cursor:
             applied = await self._inbox.apply(page.decisions, page.next)
             if applied:

@@ -12,7 +12,6 @@ from local_server.errors import BatchTooLarge, CentreBusy, CentreExchangeError, 
 from local_server.store.queue import ClaimedEntry, Outbox
 from local_server.sync.client import item_json
 from local_server.sync.link import CentreLink
-from local_server.sync.sizing import BatchSizer
 from local_server.sync.stopping import Abandoned
 
 logger = logging.getLogger(__name__)
@@ -27,7 +26,6 @@ class Pusher:
         self._settings = settings
         self._outbox = outbox
         self._link = link
-        self.sizer = BatchSizer(settings.batch_bytes, settings.batch_seconds)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,7 +73,7 @@ class Pusher:
     async def _claim(self, size: int) -> list[ClaimedEntry]:
         try:
             return await self._outbox.claim(
-                size, self.sizer.batch_bytes(), self._settings.lease_seconds
+                size, self._link.batch_bytes(), self._settings.lease_seconds
             )
         except Exception:
             logger.exception("claiming from the outbox failed")
@@ -83,7 +81,7 @@ class Pusher:
 
     async def _deliver_and_free(self, batch: list[ClaimedEntry]) -> None:
         kept = False
-        with self._link.sending():
+        with self._link.sending(sum(e.size for e in batch)):
             try:
                 await self.deliver(batch)
             except Abandoned:
@@ -112,9 +110,7 @@ class Pusher:
             items = [self._item(e) for e in batch]
             started = time.monotonic()
             response = await self._link.submit(items)
-            self.sizer.observe(
-                sum(e.size for e in batch), time.monotonic() - started, self._link.in_flight
-            )
+            took = time.monotonic() - started
         except BatchTooLarge as exc:
             self._link.failed(exc)  # the centre answered: the link works, the batch was too big
             if len(batch) == 1:
@@ -129,7 +125,9 @@ class Pusher:
             return
         except CentreExchangeError as exc:
             self._link.failed(exc)
-            logger.warning("batch of %d not delivered: %s", len(batch), exc.message)
+            # during an outage the link said so once; each probe's failure is no news
+            level = logging.DEBUG if self._link.up is False else logging.INFO
+            logger.log(level, "batch of %d not delivered: %s", len(batch), exc.message)
             if isinstance(exc, (CentreUnreachable, CentreBusy)):
                 # the link or the centre's load is at fault, not these records: the breaker
                 # paces the link, so the records stay near the front instead of backing off
@@ -137,7 +135,7 @@ class Pusher:
             else:
                 await self._retry(batch, exc.message, exc.retry_after)
             return
-        self._link.succeeded()
+        self._link.succeeded(sent_bytes=sum(e.size for e in batch), seconds=took)
         by_submission = {r.submission_id: r for r in response.results if r.submission_id}
         accepted: list[str] = []
         invalid: dict[str, str] = {}
@@ -153,6 +151,13 @@ class Pusher:
                 invalid[entry.record_id] = f"centre refused the record: {errors}"
         await self._outbox.ack(accepted)
         await self._outbox.fail(invalid)
+        for entry in batch:
+            if entry.record_id in invalid:
+                logger.warning(
+                    "centre refused the record as invalid; an operator must correct it: %s",
+                    invalid[entry.record_id],
+                    extra={"record_id": entry.record_id, "submission_id": entry.submission_id},
+                )
         await self._retry(unanswered, "centre's answer did not mention this record", None)
 
     async def _retry(

@@ -21,7 +21,7 @@ class SyncWorker:
     def __init__(self, store: NodeStore, settings: LocalSettings) -> None:
         self.outbox = store.queue(owner=f"worker-{uuid.uuid4().hex[:12]}")
         self.inbox = store.decisions
-        self.link = CentreLink.of(settings)
+        self.link = CentreLink.of(settings, outages=store.outages)
         self.breaker = self.link.breaker
         self._grace = settings.shutdown_grace_seconds
         self.pusher = Pusher(settings, self.outbox, self.link)
@@ -31,6 +31,7 @@ class SyncWorker:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        await self.link.outages.load()
         # only one worker per database, so any lease found now was left by a crashed process
         released = await self.outbox.release_all()
         if released:
@@ -65,6 +66,7 @@ class SyncWorker:
         # batches cut short are given back now instead of waiting for their leases to expire
         await self.outbox.release(list(self.pusher.leased))
         self.pusher.leased.clear()
+        await self.link.outages.flush()
         await self.link.aclose()
 
     async def _wait(self, seconds: float) -> set[asyncio.Task[None]]:

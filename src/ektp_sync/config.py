@@ -20,6 +20,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ektp_sync.domain.decisions import Thresholds
+from ektp_sync.logs import LogFormat
 from ektp_sync.storage import sqlite_url
 
 ENV_PREFIX = "EKTP_"
@@ -89,6 +90,10 @@ class Listening(_Settings):
     host: Annotated[str, Cli("HOST")] = Field("127.0.0.1", description="Address to listen on.")
     log_level: Annotated[str, Cli("LEVEL")] = Field(
         "info", description="Log level: critical, error, warning, info or debug."
+    )
+    log_format: Annotated[LogFormat, Cli("FORMAT")] = Field(
+        LogFormat.TEXT,
+        description="Log lines as text (for people) or json (one object a line, for machines).",
     )
 
 

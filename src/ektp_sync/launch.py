@@ -30,6 +30,17 @@ class ProcessFailed(RuntimeError):
     """A child process exited or never became healthy; the message carries its log's tail."""
 
 
+class NoSimulatedLink(RuntimeError):
+    """The deployment was made without a network simulator between offices and centre."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this deployment has no simulated link (the offices talk to the centre directly); "
+            "make it with profile=NAME for a link profile, or link=True for a link with no "
+            "toxics that a test can change"
+        )
+
+
 def free_port(host: str = LOOPBACK) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -210,7 +221,11 @@ class Deployment:
 
     base_dir: Path
     offices: Sequence[str] = ("6172",)
-    profile: str | None = None  # None: the offices talk to the centre directly
+    #: the link profile of a network simulator between offices and centre; None: no profile
+    profile: str | None = None
+    #: a network simulator even without a profile (no toxics until a test adds some); with
+    #: neither, the offices talk to the centre directly
+    link: bool = False
     central_db: str | None = None
     local_dbs: dict[str, str] = field(default_factory=dict)
     central_workers: int = 1
@@ -235,13 +250,15 @@ class Deployment:
         )
         self.netsim: ServerProcess | None = None
         link_port = self.central_port
-        if self.profile is not None:
-            link_port, self.netsim_api_port = free_port(), free_port()
+        self._netsim_api_port: int | None = None
+        if self.profile is not None or self.link:
+            link_port = free_port()
+            self._netsim_api_port = free_port()
             self.netsim = netsim_process(
                 self.base_dir,
                 link_port,
                 self.central_port,
-                self.netsim_api_port,
+                self._netsim_api_port,
                 self.profile,
                 self.seed,
             )
@@ -265,7 +282,14 @@ class Deployment:
         return f"http://{LOOPBACK}:{self.central_port}"
 
     @property
+    def netsim_api_port(self) -> int:
+        if self._netsim_api_port is None:
+            raise NoSimulatedLink()
+        return self._netsim_api_port
+
+    @property
     def netsim_api_url(self) -> str:
+        """The simulator's control API (Toxiproxy's); NoSimulatedLink without a simulator."""
         return f"http://{LOOPBACK}:{self.netsim_api_port}"
 
     def local_url(self, office: str | None = None) -> str:

@@ -1,6 +1,7 @@
 """pytest plugin: start real centres, links and office nodes in tests, and await conditions.
 
-Loaded automatically once ektp-sync is installed (entry point `pytest11`). A test reads like:
+Loaded automatically once ektp-sync is installed (entry point `pytest11`); `pip install
+ektp-sync[testing]` brings pytest and pytest-asyncio with it. A test reads like:
 
     async def test_backlog_drains(ektp_deployment):
         d = await ektp_deployment(profile="vsat-rain", local_env=FAST_RETRY)
@@ -11,6 +12,10 @@ Loaded automatically once ektp-sync is installed (entry point `pytest11`). A tes
             await eventually(lambda: office.all_in(ids, {"approved"}), timeout=120)
 
 docs/testing.md documents every helper with a complete example that the test suite runs.
+
+pytest imports this module in every run of an environment where ektp-sync is installed, tests
+of ours or not: so only the standard library and pytest are imported here at the top, and
+httpx, the launcher and the simulator's client only when a fixture or helper is used.
 """
 
 from __future__ import annotations
@@ -21,15 +26,18 @@ import inspect
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
-import httpx
 import pytest
 
-from ektp_sync.launch import Deployment
-from ektp_sync.netsim.client import NetSimClient
+if TYPE_CHECKING:
+    import httpx
+
+    from ektp_sync.launch import Deployment
+    from ektp_sync.netsim.client import NetSimClient
 
 try:  # strict mode of pytest-asyncio needs its own decorator for async fixtures
     from pytest_asyncio import fixture as _async_fixture
@@ -48,6 +56,13 @@ FAST_RETRY: dict[str, str] = {
     "EKTP_REQUEST_TIMEOUT": "10",
     "EKTP_BREAKER_PROBE_SECONDS": "1.0",
 }
+
+
+#: lines of each server's log a failing `eventually` shows
+LOG_TAIL_LINES = 15
+
+#: deployments started by `ektp_deployment` and not yet stopped (tests run one at a time)
+_running: list[Deployment] = []
 
 
 class ConditionTimeout(AssertionError):
@@ -81,23 +96,57 @@ async def eventually(
     """Poll `condition` (sync or async) until it returns something truthy; return that value.
 
     Exceptions from the condition count as "not yet" until the deadline, then the last one is
-    reported, so a test never hangs and never sleeps longer than it must.
+    reported, so a test never hangs and never sleeps longer than it must. The report also holds
+    the condition's last answer (`OfficeClient.all_in` answers with the records' states) and the
+    tail of every running deployment's server logs.
     """
+    import httpx  # only when a test awaits something: keeps the plugin light to load
+
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
+    last: Any = None
     while True:
         try:
-            result = condition()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return result
+            last = condition()
+            if inspect.isawaitable(last):
+                last = await last
+            if last:
+                return last
         except (AssertionError, httpx.HTTPError, KeyError) as exc:
             last_error = exc
         if time.monotonic() > deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise ConditionTimeout(f"not true within {timeout}s: {message}{detail}")
+            raise ConditionTimeout(_timeout_report(timeout, message, last, last_error))
         await asyncio.sleep(interval)
+
+
+def _timeout_report(
+    timeout: float, message: str, last: Any, last_error: BaseException | None
+) -> str:
+    lines = [f"not true within {timeout}s: {message}"]
+    if last is not None and not isinstance(last, bool):
+        lines.append(f"last answer: {last!r}")
+    if last_error is not None:
+        lines.append(f"last error: {last_error!r}")
+    for deployment in _running:
+        for process in deployment.processes:
+            lines.append(f"--- {process.name}: last lines of {process.log_path} ---")
+            lines.append(process.log_tail(LOG_TAIL_LINES))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class InStates:
+    """`OfficeClient.all_in`'s answer: true when every record is in one of `wanted`; shown by a
+    failing `eventually` as the count of records per state."""
+
+    wanted: frozenset[str]
+    states: Counter[str]
+
+    def __bool__(self) -> bool:
+        return set(self.states) <= self.wanted
+
+    def __repr__(self) -> str:
+        return f"records by state {dict(self.states)}, wanted all in {sorted(self.wanted)}"
 
 
 class _Closing:
@@ -128,6 +177,8 @@ class OfficeClient(_Client):
     """A thin client of one office node's HTTP API, for tests and scripts."""
 
     def __init__(self, base_url: str) -> None:
+        import httpx
+
         self.http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/api/v1", timeout=30)
 
     async def record(self, body: dict[str, Any]) -> str:
@@ -163,14 +214,18 @@ class OfficeClient(_Client):
     async def status(self) -> dict[str, Any]:
         return dict((await self.http.get("/status")).raise_for_status().json())
 
-    async def all_in(self, ids: Iterable[str], states: set[str]) -> bool:
-        return all(r["state"] in states for r in await self.records(ids))
+    async def all_in(self, ids: Iterable[str], states: set[str]) -> InStates:
+        """Whether every one of these records is in one of `states` (true or false as a bool;
+        a failing `eventually` shows how many were in which state)."""
+        return InStates(frozenset(states), await self.states(ids))
 
 
 class CentreAdmin(_Client):
     """The centre's admin API (stats, reviews, faults) for tests."""
 
     def __init__(self, base_url: str, admin_key: str) -> None:
+        import httpx
+
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/api/v1",
             headers={"Authorization": f"Bearer {admin_key}"},
@@ -201,14 +256,17 @@ class WanLink(_Closing):
             ...
     """
 
+    api: NetSimClient
+
     def __init__(self, api_url: str, proxy: str = "wan") -> None:
+        from ektp_sync.netsim.client import NetSimClient
+
         self.proxy = proxy
         self.api = NetSimClient(api_url)
 
     @classmethod
     def of(cls, deployment: Deployment) -> WanLink:
-        if deployment.netsim is None:
-            raise ValueError("this deployment has no simulated link; start it with profile=...")
+        """The deployment's link; NoSimulatedLink when it was made without one."""
         return cls(deployment.netsim_api_url)
 
     async def aclose(self) -> None:
@@ -274,6 +332,8 @@ async def assert_delivered_once(
 
     The centre is asked directly (not through the simulated link), with the office's own key.
     """
+    import httpx
+
     code = office_code or deployment.offices[0]
     everything = await office.all_records()
     records = [everything[i] for i in ids]
@@ -297,20 +357,24 @@ async def assert_delivered_once(
     )
 
 
-DeploymentFactory = Callable[..., Awaitable[Deployment]]
+DeploymentFactory = Callable[..., Awaitable["Deployment"]]
 
 
 @_async_fixture
 async def ektp_deployment(tmp_path: Path) -> AsyncIterator[DeploymentFactory]:
     """Factory fixture: `await ektp_deployment(**Deployment options, start=True)`.
 
-    Every process it started is stopped at teardown, whatever the test did.
+    Every process it started is stopped at teardown, whatever the test did. Each deployment
+    lives in `<tmp_path>/deployment<N>/`, its servers' logs in `logs/` there.
     """
+    from ektp_sync.launch import Deployment
+
     made: list[Deployment] = []
 
     async def make(start: bool = True, **options: Any) -> Deployment:
         deployment = Deployment(tmp_path / f"deployment{len(made)}", **options)
         made.append(deployment)
+        _running.append(deployment)
         if start:
             await deployment.start()
         return deployment
@@ -320,3 +384,4 @@ async def ektp_deployment(tmp_path: Path) -> AsyncIterator[DeploymentFactory]:
     finally:
         for deployment in made:
             deployment.stop()
+            _running.remove(deployment)

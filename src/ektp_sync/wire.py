@@ -240,6 +240,45 @@ class RecordView(BaseModel):
     printed_at: dt.datetime | None = None
     #: an addition to the contract: the record's earlier submissions, oldest first
     history: list[PastSubmission] = Field(default_factory=list)
+    #: additions for the operator's timeline: when the centre accepted the record (null until
+    #: then, and again after a re-send) and when its decision reached this node
+    sent_at: dt.datetime | None = None
+    decided_at: dt.datetime | None = None
+
+
+class EtaBasis(BaseModel):
+    """What `printable_eta` was computed from, so that the estimate can be explained."""
+
+    bytes_ahead: int | None = Field(
+        None,
+        description="bytes sent before this record is accepted: its own and those before it, "
+        "to the end of the upload it travels in (queued only)",
+    )
+    rate_bytes_per_s: float | None = Field(None, description="the link's measured rate")
+    rtt_ms: float | None = Field(None, description="the link's measured round trip")
+    decision_seconds: float | None = Field(
+        None, description="the centre's typical decision time: median wait of recent decisions"
+    )
+    decisions_sampled: int = Field(0, description="how many recent decisions that median is of")
+    missing: str | None = Field(
+        None,
+        description="why there is no estimate: link_down, rate_unknown, decision_time_unknown, "
+        "in_review (waits for a person), not_printable (rejected, failed or printed)",
+    )
+
+
+class RecordDetail(RecordView):
+    """`GET /records/{id}`: the record and the figures an operator is asked for at the counter."""
+
+    queue_position: int | None = Field(
+        None, description="place in the upload queue, 1 = next; null once the centre has it"
+    )
+    printable_eta: dt.datetime | None = Field(
+        None,
+        description="when the card can be printed, estimated (see printable_eta_basis); the "
+        "approval time once approved; null when no estimate can be made",
+    )
+    printable_eta_basis: EtaBasis = Field(default_factory=EtaBasis)
 
 
 class RecordPage(BaseModel):
@@ -274,6 +313,36 @@ class LinkHealth(BaseModel):
     in_flight_batches: int = 0
 
 
+class LinkFigures(BaseModel):
+    up: bool | None = Field(
+        description="false during an outage, null before the first exchange with the centre"
+    )
+    rate_bytes_per_s: float | None = Field(
+        description="measured upload rate in record bytes (before gzip) per second"
+    )
+    rtt_ms: float | None = Field(description="measured round trip to the centre")
+
+
+class Outage(BaseModel):
+    start: dt.datetime
+    end: dt.datetime | None = Field(description="null while the outage lasts")
+    seconds: float = Field(description="its length (so far, while it lasts)")
+    cause: str | None = Field(None, description="the error that began it")
+
+
+class LinkSummary(BaseModel):
+    days: int = Field(description="the window: the last N days")
+    outages: int
+    down_seconds: float
+
+
+class NeedsAction(BaseModel):
+    review: int = Field(description="in manual review at the centre")
+    rejected: int = Field(description="rejected: the resident must be told")
+    failed: int = Field(description="refused as invalid: correct and re-send")
+    approved_not_printed: int = Field(description="approved, card not printed yet")
+
+
 class NodeStatus(BaseModel):
     office_code: str
     counts: dict[str, int]
@@ -282,6 +351,15 @@ class NodeStatus(BaseModel):
     last_success_at: dt.datetime | None
     last_error: str | None
     central: LinkHealth
+    # additions for operators and monitoring (README, "Additions to the contract")
+    pending_bytes: int = Field(description="bytes still to send (record bytes, before gzip)")
+    link: LinkFigures
+    eta_seconds: float | None = Field(
+        description="seconds until the backlog is sent at the measured rate; null: unknown"
+    )
+    link_history: list[Outage] = Field(description="outages of the last 7 days, newest first")
+    link_summary: LinkSummary
+    needs_action: NeedsAction
 
 
 class PrintResult(BaseModel):

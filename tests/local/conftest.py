@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from ektp_sync.config import LocalSettings
 from local_server.app import create_app
 
-from .fake_centre import API_KEY
+from .fake_centre import API_KEY, FakeCentre, serve
 
 
 @pytest.fixture
@@ -55,3 +55,18 @@ async def node(settings_for: Callable[..., LocalSettings]) -> AsyncIterator[http
     """An office node whose centre is unreachable (nothing listens on port 9)."""
     async with running(create_app(settings_for())) as client:
         yield client
+
+
+@pytest.fixture
+async def centre() -> AsyncIterator[tuple[FakeCentre, str]]:
+    """A stand-in centre served by real uvicorn on a loopback port, and its URL."""
+    fake = FakeCentre()
+    async with serve(fake.app()) as url:
+        yield fake, url
+
+
+async def record(node: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    """POST /records, asserting 201; the new record's id."""
+    response = await node.post("/records", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

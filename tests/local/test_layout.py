@@ -1,8 +1,8 @@
 """The office node's shape, as docs/architecture.md states it, checked on the source itself.
 
-Imports go one way (app → routes → service → sync → store, all → errors and the shared core);
-only the store builds SQL, only the HTTP edge knows FastAPI, the loops use the link's own API,
-and the shared core does not import the node (the CLI aside).
+Imports go one way (app → routes → metrics → service → figures → sync → store, all → errors and
+the shared core); only the store builds SQL, only the HTTP edge knows FastAPI, the loops use the
+link's own API, and the shared core does not import the node (the CLI aside).
 """
 
 from __future__ import annotations
@@ -17,7 +17,17 @@ NODE = ROOT / "local_server"
 CORE = ROOT / "src" / "ektp_sync"
 
 #: a module may import from its own part and from parts of a lower rank only
-RANK = {"errors": 0, "store": 1, "sync": 2, "service": 3, "routes": 4, "errors_http": 4, "app": 5}
+RANK = {
+    "errors": 0,
+    "store": 1,
+    "sync": 2,
+    "figures": 3,
+    "service": 4,
+    "metrics": 5,
+    "routes": 6,
+    "errors_http": 6,
+    "app": 7,
+}
 HTTP_EDGE = {"app", "routes", "errors_http"}
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
@@ -19,24 +18,11 @@ from ektp_sync.testing import eventually
 from local_server.app import create_app
 from local_server.store.tables import outbox, records
 
-from .conftest import running
+from .conftest import record, running
 from .fake_centre import Busy, FakeCentre, free_port, serve
 from .residents import resident
 
 Settings = Callable[..., LocalSettings]
-
-
-@pytest.fixture
-async def centre() -> AsyncIterator[tuple[FakeCentre, str]]:
-    fake = FakeCentre()
-    async with serve(fake.app()) as url:
-        yield fake, url
-
-
-async def record(node: httpx.AsyncClient, body: dict[str, Any]) -> str:
-    response = await node.post("/records", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 async def view_of(node: httpx.AsyncClient, record_id: str) -> dict[str, Any]:

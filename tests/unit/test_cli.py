@@ -44,3 +44,26 @@ def test_status_says_clearly_when_the_node_is_unreachable() -> None:
     result = runner.invoke(app, ["status", "--local-url", "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "cannot read the local node" in result.output
+
+
+def test_synth_into_a_closed_pipe_ends_quietly() -> None:
+    """`ektp-sync synth | head -1`: the reader leaving early is not an error."""
+    import subprocess
+    import sys
+
+    synth = subprocess.Popen(
+        [sys.executable, "-m", "ektp_sync", "synth", "--count", "5000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert synth.stdout is not None and synth.stderr is not None
+    first = synth.stdout.readline()
+    synth.stdout.close()  # what `head -1` does after its line
+    errors = synth.stderr.read()
+    assert synth.wait(timeout=60) == 0, errors
+    assert json.loads(first)["phase"] == 1 and errors == b""
+
+
+def test_synth_help_explains_the_phases() -> None:
+    result = runner.invoke(app, ["synth", "--help"], env={"COLUMNS": "80"})
+    assert "nik_in_flight" in result.output and "Phase 2" in result.output

@@ -9,7 +9,6 @@ checking a database.
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 from typing import Any
 
@@ -26,6 +25,7 @@ from ektp_sync.config import (
     LocalSettings,
     LocalStorage,
 )
+from ektp_sync.logs import log_config
 from ektp_sync.migrations import MigrationError, Schema, Upgrade, upgrade
 from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine
 
@@ -43,6 +43,12 @@ def serve_centre(settings: CentralSettings) -> None:
     # uvicorn's --workers processes import the app by name, so the settings travel to them in
     # the environment (CentralSettings.to_env says why); one worker takes the same road
     os.environ.update(settings.to_env())
+    if settings.workers > 1:
+        # their metrics are summed through files (prometheus-client's multiprocess mode): a
+        # directory of this deployment's, emptied now, before the workers exist
+        from central_server.metrics import multiprocess_dir
+
+        os.environ.update(multiprocess_dir(settings.data_dir))
     uvicorn.run(
         "central_server.app:app_from_env",
         factory=True,
@@ -66,26 +72,10 @@ def _uvicorn_options(settings: Listening, port: int) -> dict[str, Any]:
         "host": settings.host,
         "port": port,
         "log_level": settings.log_level,
-        "log_config": _log_config(settings.log_level),
+        # uvicorn's loggers and ours on one handler, in the format asked for (ektp_sync.logs)
+        "log_config": log_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
-
-
-def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging, plus our own loggers on the same handler (else INFO is lost)."""
-    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["formatters"]["ektp"] = {
-        "()": "uvicorn.logging.DefaultFormatter",
-        "fmt": "%(levelprefix)s %(name)s: %(message)s",
-    }
-    config["handlers"]["ektp"] = {**config["handlers"]["default"], "formatter": "ektp"}
-    for name in ("ektp_sync", "central_server", "local_server"):
-        config["loggers"][name] = {
-            "handlers": ["ektp"],
-            "level": level.upper(),
-            "propagate": False,
-        }
-    return config
 
 
 def migrate_centre(storage: CentralStorage) -> None:

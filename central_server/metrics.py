@@ -1,0 +1,126 @@
+"""The centre's `/metrics`: Prometheus text of intake, decisions and de-duplication.
+
+Counters and the histogram are counted where things happen (intake, the dedup engine) by the
+process that did them. With `--workers N` every worker is its own process, so they use
+prometheus-client's multiprocess mode: `serve` points `PROMETHEUS_MULTIPROC_DIR` at a directory
+of its own under the data dir, emptied at each start, before the workers exist; each worker
+writes its values to files there, and whichever worker answers a scrape sums them all. Figures
+the database holds (identities, submissions waiting for de-duplication) are read from it at
+scrape time, so they need no multiprocess handling, and the centre has no live gauge that would.
+No personal data: counts and seconds only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+#: seconds one de-duplication batch may take: from a handful of submissions to a full batch
+DEDUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# one worker or several, the same series: multiprocess mode has no `_created` timestamps
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def multiprocess_dir(data_dir: Path) -> dict[str, str]:
+    """Empty the metrics directory of a deployment for a new start of `serve --workers N`;
+    return the environment that puts its worker processes in multiprocess mode.
+
+    Emptied because files of an earlier run's processes would be summed with this run's.
+    """
+    directory = data_dir / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    return {MULTIPROC_ENV: str(directory)}
+
+
+def multiprocess() -> bool:
+    """Whether this process's metric values live in files (decided by prometheus-client when it
+    is first imported, from PROMETHEUS_MULTIPROC_DIR): one worker of several."""
+    return values.ValueClass is not values.MutexValue and bool(os.environ.get(MULTIPROC_ENV))
+
+
+class _FromDatabase(Collector):
+    """Gauges whose values the scrape reads from the database just before it renders."""
+
+    def __init__(self) -> None:
+        self.identities = 0
+        self.pending = 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "ektp_identities", "Distinct persons enrolled at the centre", value=self.identities
+        )
+        yield GaugeMetricFamily(
+            "ektp_dedup_pending",
+            "Submissions stored and waiting for de-duplication",
+            value=self.pending,
+        )
+
+
+class CentreMetrics:
+    """The centre's counters, and their rendering for one scrape."""
+
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess()
+        # per-instance registries (several centres may live in one test process); in
+        # multiprocess mode the values are in files and the collector below reads them all
+        own = None if self.multiprocess else CollectorRegistry(auto_describe=True)
+        self._enrollments = Counter(
+            "ektp_enrollments",
+            "Submissions taken in, by result: accepted (stored to decide), invalid (stored, "
+            "refused), repeat (a submission_id sent again, answered as the first time)",
+            ["result"],
+            registry=own,
+        )
+        self._decisions = Counter(
+            "ektp_decisions",
+            "Decisions made, by status and reason",
+            ["status", "reason"],
+            registry=own,
+        )
+        self._dedup_seconds = Histogram(
+            "ektp_dedup_seconds",
+            "Seconds one de-duplication batch took (match and write), per batch that decided "
+            "at least one submission",
+            buckets=DEDUP_BUCKETS,
+            registry=own,
+        )
+        self._database = _FromDatabase()
+        self._registry = own or CollectorRegistry(auto_describe=True)
+        if self.multiprocess:
+            MultiProcessCollector(self._registry)  # type: ignore[no-untyped-call]
+        self._registry.register(self._database)
+
+    def took_in(self, results: Iterable[str]) -> None:
+        for result in results:
+            self._enrollments.labels(result).inc()
+
+    def decided(self, decisions: Iterable[tuple[str, str]], seconds: float | None = None) -> None:
+        """Decisions (status, reason) just committed; `seconds` the batch took, if a batch."""
+        for status, reason in decisions:
+            self._decisions.labels(status, reason).inc()
+        if seconds is not None:
+            self._dedup_seconds.observe(seconds)
+
+    def render(self, identities: int, pending: int) -> bytes:
+        self._database.identities, self._database.pending = identities, pending
+        return generate_latest(self._registry)
