@@ -20,9 +20,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from ektp_sync.cli import demo, netsim, servers, status, synth
+    from ektp_sync.cli import certs, demo, netsim, servers, status, synth
 
-    for module in (servers, netsim, demo, status, synth):
+    for module in (servers, netsim, demo, status, synth, certs):
         module.register(app)
 
 
