@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -96,16 +98,30 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the raw JSON instead of tables.")
         ] = False,
+        ca: Annotated[
+            Path | None,
+            typer.Option(
+                envvar=env("ca"),
+                metavar="FILE",
+                help="CA certificate (PEM) of an https:// node; default: the system's CAs.",
+            ),
+        ] = None,
     ) -> None:
         """Counts per state, oldest pending uploads with attempts and last error, link health."""
         base = local_url.rstrip("/") + "/api/v1"
         try:
-            with httpx.Client(timeout=10) as client:
+            verify = ssl.create_default_context(cafile=ca) if ca else True
+        except OSError as exc:
+            typer.echo(f"error: cannot read --ca {ca}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        try:
+            with httpx.Client(timeout=10, verify=verify) as client:
                 node = client.get(f"{base}/status").raise_for_status().json()
                 pending = client.get(f"{base}/uploads/pending", params={"limit": limit})
                 uploads = pending.raise_for_status().json()["uploads"]
         except httpx.HTTPError as exc:
-            typer.echo(f"error: cannot read the local node at {local_url}: {exc}", err=True)
+            hint = "; give the node's CA with --ca" if "CERTIFICATE_VERIFY" in str(exc) else ""
+            typer.echo(f"error: cannot read the local node at {local_url}: {exc}{hint}", err=True)
             raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps({"status": node, "pending": uploads}, indent=2))
