@@ -107,8 +107,8 @@ async def test_four_process_centre_approves_each_person_once_from_two_offices(
         for connection in connections:
             connection.close()
 
-    a, b = (OfficeClient(d.local_url(code)) for code in offices)
-    admin = CentreAdmin(d.central_url, d.admin_key)
+    a, b = (OfficeClient.of(d, code) for code in offices)
+    admin = CentreAdmin.of(d)
     try:
         pairs = _twins(PERSONS, seed=29)
         ids = await asyncio.gather(
