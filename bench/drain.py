@@ -37,6 +37,8 @@ from ektp_sync.netsim.client import NetSimClient
 NAIVE = ("--batch-size", "1", "--max-in-flight", "1")
 #: set by `python -m bench --profile DIR`: py-spy samples the centre and the node while draining
 PROFILE_DIR: Path | None = None
+#: the product's real path is TLS; `python -m bench --plain-http` measures without it, beside
+TLS = True
 POLL_SECONDS = 0.25
 NAIVE_BUDGET_SECONDS = 240.0
 RECORDING_CONCURRENCY = 8
@@ -99,6 +101,7 @@ async def _run_deployment(
         profile="",  # a netsim in the path, no toxics until `prepare` adds them
         seed=5,
         local_extra=NAIVE if config == "naive" else (),
+        tls=TLS,
     )
     await deployment.start()
     try:

@@ -29,6 +29,7 @@ from ektp_sync.testing import (
     assert_delivered_once,
     eventually,
 )
+
 from .link_support import new_people, record_all
 
 pytestmark = pytest.mark.integration
