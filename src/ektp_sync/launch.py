@@ -167,7 +167,7 @@ def central_process(
     return ServerProcess(
         "central",
         args,
-        f"{url(tls, port)}/healthz",
+        f"{base_url(tls, port)}/healthz",
         base_dir / "logs" / "central.log",
         ca=tls.ca if tls else None,
     )
@@ -195,7 +195,7 @@ def local_process(
     return ServerProcess(
         f"local-{office_code}",
         args,
-        f"{url(tls, port)}/healthz",
+        f"{base_url(tls, port)}/healthz",
         base_dir / "logs" / f"local-{office_code}.log",
         ca=tls.ca if tls else None,
     )
@@ -206,7 +206,7 @@ def serving(tls: TlsFiles | None) -> list[str]:
     return ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)] if tls else []
 
 
-def url(tls: TlsFiles | None, port: int) -> str:
+def base_url(tls: TlsFiles | None, port: int) -> str:
     return f"{'https' if tls else 'http'}://{LOOPBACK}:{port}"
 
 
@@ -291,7 +291,7 @@ class Deployment:
                 free_port(),
                 code,
                 self.office_keys[code],
-                url(self.tls_files, link_port),
+                base_url(self.tls_files, link_port),
                 self.local_dbs.get(code),
                 self.local_extra,
                 self.tls_files,
@@ -303,7 +303,7 @@ class Deployment:
 
     @property
     def central_url(self) -> str:
-        return url(self.tls_files, self.central_port)
+        return base_url(self.tls_files, self.central_port)
 
     @property
     def verify(self) -> ssl.SSLContext | bool:
