@@ -43,9 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy the centre and node during drain/slowlink (collapsed stacks into DIR)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="drain/slowlink without TLS (the servers' real path is TLS), to see what TLS costs",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     drain.PROFILE_DIR = args.profile
+    drain.TLS = not args.plain_http
     console = Console()
     names = args.only or list(BENCHES)
     results: list[Result] = []

@@ -37,6 +37,8 @@ from ektp_sync.netsim.client import NetSimClient
 NAIVE = ("--batch-size", "1", "--max-in-flight", "1")
 #: set by `python -m bench --profile DIR`: py-spy samples the centre and the node while draining
 PROFILE_DIR: Path | None = None
+#: the product's real path is TLS; `python -m bench --plain-http` measures without it, beside
+TLS = True
 POLL_SECONDS = 0.25
 NAIVE_BUDGET_SECONDS = 240.0
 RECORDING_CONCURRENCY = 8
@@ -57,9 +59,10 @@ class Drain:
         return self.approved / self.seconds if self.seconds else 0.0
 
 
-async def _record_all(local_url: str, people: Sequence[dict[str, Any]]) -> None:
+async def _record_all(d: Deployment, people: Sequence[dict[str, Any]]) -> None:
     slots = asyncio.Semaphore(RECORDING_CONCURRENCY)
-    async with httpx.AsyncClient(base_url=local_url + "/api/v1", timeout=60) as http:
+    base = d.local_url() + "/api/v1"
+    async with httpx.AsyncClient(base_url=base, timeout=60, verify=d.verify) as http:
 
         async def one(person: dict[str, Any]) -> None:
             async with slots:
@@ -70,11 +73,12 @@ async def _record_all(local_url: str, people: Sequence[dict[str, Any]]) -> None:
         await asyncio.gather(*(one(p) for p in people))
 
 
-async def _wait_approved(local_url: str, count: int, timeout: float, started: float) -> int:
+async def _wait_approved(d: Deployment, count: int, timeout: float, started: float) -> int:
     """Poll the node's /status until `count` records are approved; returns how many were."""
     approved = 0
     deadline = started + timeout
-    async with httpx.AsyncClient(base_url=local_url + "/api/v1", timeout=10) as http:
+    base = d.local_url() + "/api/v1"
+    async with httpx.AsyncClient(base_url=base, timeout=10, verify=d.verify) as http:
         while time.perf_counter() < deadline:
             counts = (await http.get("/status")).json()["counts"]
             approved = int(counts.get("approved", 0))
@@ -97,23 +101,23 @@ async def _run_deployment(
         profile="",  # a netsim in the path, no toxics until `prepare` adds them
         seed=5,
         local_extra=NAIVE if config == "naive" else (),
+        tls=TLS,
     )
     await deployment.start()
-    local_url = deployment.local_url()
     try:
         async with NetSimClient(deployment.netsim_api_url) as link:
             if link_down_while_recording:
                 await link.set_enabled(PROXY, False)
-                await _record_all(local_url, people)
+                await _record_all(deployment, people)
                 await prepare(link, deployment)
                 started = time.perf_counter()
                 await link.set_enabled(PROXY, True)
             else:
                 await prepare(link, deployment)
                 started = time.perf_counter()
-                await _record_all(local_url, people)
+                await _record_all(deployment, people)
             with profiled(deployment, f"{workdir.name}-{config}"):
-                approved = await _wait_approved(local_url, len(people), timeout, started)
+                approved = await _wait_approved(deployment, len(people), timeout, started)
             seconds = time.perf_counter() - started
         pid = deployment.locals[deployment.offices[0]].pid
         peak = rss_mib(pid)[1] if pid else 0.0

@@ -13,6 +13,7 @@ import email.utils
 import gzip
 import json
 import logging
+import ssl
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -73,6 +74,10 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "centre did not answer in time"
     if isinstance(exc, httpx.ConnectError):
+        if _caused_by(exc, ssl.SSLCertVerificationError):
+            return f"centre's TLS certificate not trusted ({_tls_reason(exc)}); check --central-ca"
+        if _caused_by(exc, ssl.SSLError):
+            return f"TLS handshake with centre failed ({_tls_reason(exc)})"
         if "refused" in text or _caused_by(exc, ConnectionRefusedError):
             return "connection refused by centre"
         if "name" in text or "resolve" in text:
@@ -83,6 +88,26 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
         return "connection to centre broke off"
     return f"network error talking to centre ({type(exc).__name__})"
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """OpenSSL's reason, e.g. "certificate verify failed: self-signed certificate in chain"."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, ssl.SSLError):
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(seen, ssl.SSLCertVerificationError) and seen.verify_message:
+        return f"certificate verify failed: {seen.verify_message}"
+    if isinstance(seen, ssl.SSLError) and seen.reason:
+        return str(seen.reason).lower().replace("_", " ")
+    return str(exc) or type(exc).__name__
+
+
+def centre_tls(settings: LocalSettings) -> ssl.SSLContext:
+    """What an https:// centre must prove: a certificate for its host name that chains to
+    `--central-ca` if given (that CA alone), else to the system's trusted CAs."""
+    if settings.central_ca is not None:
+        return ssl.create_default_context(cafile=settings.central_ca)
+    return ssl.create_default_context()
 
 
 def _error_for(response: httpx.Response) -> CentreStatusError:
@@ -111,6 +136,7 @@ class CentreClient:
             headers={"Authorization": f"Bearer {settings.api_key}"},
             timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
             limits=httpx.Limits(max_connections=settings.max_in_flight + 2),
+            verify=centre_tls(settings),
             transport=transport,
         )
 

@@ -11,10 +11,12 @@ in Python reads the same variables itself, so flag, variable and default cannot 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,6 +33,7 @@ SETTINGS_ENV = "EKTP_SERVER_SETTINGS_JSON"
 #: --help panels
 SYNC = "Sync with the centre"
 DEDUP = "De-duplication"
+TLS = "TLS"
 
 
 class ConfigError(Exception):
@@ -95,6 +98,23 @@ class Listening(_Settings):
         LogFormat.TEXT,
         description="Log lines as text (for people) or json (one object a line, for machines).",
     )
+    tls_cert: Annotated[Path | None, Cli("FILE", panel=TLS)] = Field(
+        None, description="Certificate (PEM, chain included) to serve HTTPS with; needs --tls-key."
+    )
+    tls_key: Annotated[Path | None, Cli("FILE", panel=TLS)] = Field(
+        None, description="Private key (PEM) of --tls-cert."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together: give both, or neither")
+        _check_files(("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key))
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
 
 class CentralStorage(Storage):
@@ -204,6 +224,22 @@ def _check_offices(offices: dict[str, str], admin_key: str | None) -> None:
             raise _office_error(f"office {code} uses the admin key; give it a key of its own")
 
 
+def _check_files(*flags: tuple[str, Path | None]) -> None:
+    for flag, path in flags:
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{flag} {path}: no such file")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a URL's host name or address) is this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class LocalStorage(Storage):
     office_code: Annotated[str, Cli("CODE")] = Field(
         "6172", description="This office's code (also names the default database, local-CODE.db)."
@@ -220,6 +256,16 @@ class LocalSettings(LocalStorage, Listening):
     )
     api_key: Annotated[str, Cli("KEY", panel=SYNC)] = Field(
         "", description="This office's key at the centre; without one the centre answers 401."
+    )
+    central_ca: Annotated[Path | None, Cli("FILE", panel=TLS)] = Field(
+        None,
+        description="CA certificate(s) (PEM) an https:// centre must prove itself with; "
+        "default: the system's trusted CAs.",
+    )
+    allow_plain_http: Annotated[bool, Cli("", panel=TLS)] = Field(
+        False,
+        description="Accept an http:// --central-url that is not loopback (the office key and "
+        "the records would cross the network readable; only behind a VPN or TLS tunnel).",
     )
     central_public_key: Annotated[str | None, Cli("BASE64", panel=SYNC)] = Field(
         None,
@@ -283,6 +329,23 @@ class LocalSettings(LocalStorage, Listening):
     @classmethod
     def _no_trailing_slash(cls, url: str) -> str:
         return url.rstrip("/")  # paths are appended to it
+
+    @model_validator(mode="after")
+    def _encrypted_to_the_centre(self) -> Self:
+        """Plain HTTP only on this machine: beyond it, the office key and the records would be
+        readable by anyone on the path (a VSAT hub, an ISP)."""
+        url = urlsplit(self.central_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"--central-url {self.central_url!r} is not an http(s):// URL")
+        if url.scheme == "http" and not is_loopback(url.hostname) and not self.allow_plain_http:
+            raise ConfigError(
+                f"--central-url {self.central_url} is plain HTTP to another machine: the office "
+                "key and every record would cross the network readable. Use https:// (with "
+                "--central-ca if the centre's CA is not a system one), or --allow-plain-http "
+                "when a VPN or TLS tunnel already encrypts the path."
+            )
+        _check_files(("--central-ca", self.central_ca))
+        return self
 
     @property
     def decisions_wait(self) -> float:

@@ -68,11 +68,14 @@ class _Run:
         self.d = deployment
         self.progress = progress
         self.report = report
-        self.local = httpx.AsyncClient(base_url=deployment.local_url() + API, timeout=60)
+        self.local = httpx.AsyncClient(
+            base_url=deployment.local_url() + API, timeout=60, verify=deployment.verify
+        )
         self.central = httpx.AsyncClient(
             base_url=deployment.central_url + API,
             headers={"Authorization": f"Bearer {deployment.admin_key}"},
             timeout=60,
+            verify=deployment.verify,
         )
         self.ids: dict[int, str] = {}  # resident index → local record id
 
@@ -194,7 +197,10 @@ async def run_demo(
     deadline = started + timeout
     base_dir = data_dir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{seed}"
     deployment = Deployment(base_dir, profile=profile, seed=seed)
-    console.print(f"Starting centre, network simulator ({profile}) and office node in {base_dir}")
+    console.print(
+        f"Starting centre, network simulator ({profile}) and office node in {base_dir}, "
+        f"on TLS (throwaway CA: {base_dir / 'tls' / 'ca.pem'})"
+    )
     await deployment.start()
     try:
         progress = Progress(

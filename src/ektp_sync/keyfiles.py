@@ -1,4 +1,5 @@
-"""Secret files (signing key, data key, operator token): created once, 0600, race-free.
+"""Secret files (signing key, data key, operator token): created once, 0600, race-free; and
+the data dir and databases made their owner's only.
 
 Several processes may start at once on a fresh data dir (the centre's `--workers N`); they must
 all end up with the same secret. Each writes a candidate to a file of its own, with mode 0600
@@ -36,3 +37,10 @@ def private_file(path: Path) -> None:
     """Make an existing file (a database, a log) readable by its owner only."""
     with contextlib.suppress(FileNotFoundError):
         path.chmod(0o600)
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (0700), or make an existing one its owner's only: it holds keys and
+    databases of personal data."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)

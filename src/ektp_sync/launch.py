@@ -2,7 +2,10 @@
 
 Children get their own session (a terminal's Ctrl-C reaches only the parent, which then stops
 them in order) and die with the parent even if it is SIGKILLed (PR_SET_PDEATHSIG), so nothing
-is ever left behind.
+is ever left behind. A `Deployment` runs on TLS unless told otherwise: it makes a throwaway CA
+and a certificate for 127.0.0.1 in its directory (`ektp_sync.certs`), serves both servers with
+it, and has the offices verify the centre against that CA, through the simulated link too (a
+TCP proxy: TLS passes through it untouched). Its directory and logs are their owner's only.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from ektp_sync.certs import TlsFiles, make_certificates
+from ektp_sync.keyfiles import private_dir
 
 LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
@@ -61,6 +68,7 @@ class ServerProcess:
     health_url: str
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    ca: Path | None = None  # the CA an https health URL is verified with
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -74,9 +82,10 @@ class ServerProcess:
     def start(self) -> None:
         if self.running:
             raise ProcessFailed(f"{self.name} is already running")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_path.parent)
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        with self.log_path.open("ab") as log:
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(log_fd, "ab") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "ektp_sync", *self.args],
                 stdin=subprocess.DEVNULL,
@@ -95,7 +104,7 @@ class ServerProcess:
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with httpx.AsyncClient(timeout=2.0, verify=verifier(self.ca)) as client:
             while True:
                 if not self.running:
                     raise ProcessFailed(f"{self.name} exited early:\n{self.log_tail()}")
@@ -157,16 +166,21 @@ def central_process(
     db_url: str | None = None,
     workers: int = 1,
     extra: Sequence[str] = (),
+    tls: TlsFiles | None = None,
 ) -> ServerProcess:
     args = ["central", "serve", "--host", LOOPBACK, "--port", str(port)]
     args += ["--data-dir", str(base_dir / "central"), "--admin-key", admin_key]
-    args += ["--workers", str(workers), *extra]
+    args += ["--workers", str(workers), *serving(tls), *extra]
     for code, key in offices.items():
         args += ["--office", f"{code}={key}"]
     if db_url:
         args += ["--db", db_url]
     return ServerProcess(
-        "central", args, f"http://{LOOPBACK}:{port}/healthz", base_dir / "logs" / "central.log"
+        "central",
+        args,
+        f"{base_url(tls, port)}/healthz",
+        base_dir / "logs" / "central.log",
+        ca=tls.ca if tls else None,
     )
 
 
@@ -178,18 +192,38 @@ def local_process(
     central_url: str,
     db_url: str | None = None,
     extra: Sequence[str] = (),
+    tls: TlsFiles | None = None,
 ) -> ServerProcess:
+    """An office node; with `tls` it serves HTTPS and verifies the centre against `tls.ca`."""
     args = ["local", "serve", "--host", LOOPBACK, "--port", str(port)]
     args += ["--data-dir", str(base_dir / f"local-{office_code}"), "--office-code", office_code]
-    args += ["--api-key", api_key, "--central-url", central_url, *extra]
+    args += ["--api-key", api_key, "--central-url", central_url, *serving(tls)]
+    if tls:
+        args += ["--central-ca", str(tls.ca)]
+    args += extra  # last, so that a test's option wins over the same one above
     if db_url:
         args += ["--db", db_url]
     return ServerProcess(
         f"local-{office_code}",
         args,
-        f"http://{LOOPBACK}:{port}/healthz",
+        f"{base_url(tls, port)}/healthz",
         base_dir / "logs" / f"local-{office_code}.log",
+        ca=tls.ca if tls else None,
     )
+
+
+def serving(tls: TlsFiles | None) -> list[str]:
+    """A server's options to serve HTTPS with `tls` (none: plain HTTP)."""
+    return ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)] if tls else []
+
+
+def base_url(tls: TlsFiles | None, port: int) -> str:
+    return f"{'https' if tls else 'http'}://{LOOPBACK}:{port}"
+
+
+def verifier(ca: Path | None) -> ssl.SSLContext | bool:
+    """httpx's `verify=` for a server whose certificate `ca` signed (None: the default)."""
+    return ssl.create_default_context(cafile=ca) if ca else True
 
 
 def netsim_process(
@@ -215,8 +249,9 @@ def netsim_process(
 class Deployment:
     """A centre, optionally a simulated link in front of it, and one local node per office.
 
-    Ports and keys are fixed when the object is made, so any part can be killed and started
-    again on the same port and database.
+    Ports, keys and certificates are fixed when the object is made, so any part can be killed
+    and started again on the same port and database. `tls=False`: plain HTTP everywhere (for a
+    test that must read the bytes on the wire).
     """
 
     base_dir: Path
@@ -234,8 +269,12 @@ class Deployment:
     central_extra: Sequence[str] = ()
     #: extra environment of the office nodes, e.g. {"EKTP_BACKOFF_CAP": "2"} for quick tests
     local_env: dict[str, str] = field(default_factory=dict)
+    tls: bool = True
 
     def __post_init__(self) -> None:
+        private_dir(self.base_dir)
+        self.tls_files = make_certificates(self.base_dir / "tls") if self.tls else None
+        self._verify: ssl.SSLContext | bool | None = None
         self.admin_key = "admin-" + os.urandom(8).hex()
         self.office_keys = {code: f"key-{code}-" + os.urandom(8).hex() for code in self.offices}
         self.central_port = free_port()
@@ -247,6 +286,7 @@ class Deployment:
             self.central_db,
             self.central_workers,
             self.central_extra,
+            self.tls_files,
         )
         self.netsim: ServerProcess | None = None
         link_port = self.central_port
@@ -268,9 +308,10 @@ class Deployment:
                 free_port(),
                 code,
                 self.office_keys[code],
-                f"http://{LOOPBACK}:{link_port}",
+                base_url(self.tls_files, link_port),
                 self.local_dbs.get(code),
                 self.local_extra,
+                self.tls_files,
             )
             for code in self.offices
         }
@@ -279,7 +320,14 @@ class Deployment:
 
     @property
     def central_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.central_port}"
+        return base_url(self.tls_files, self.central_port)
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's `verify=` for this deployment's servers: its CA when on TLS."""
+        if self._verify is None:
+            self._verify = verifier(self.tls_files.ca if self.tls_files else None)
+        return self._verify
 
     @property
     def netsim_api_port(self) -> int:

@@ -2,9 +2,10 @@
 
 Both formats carry the time (UTC, ISO 8601), the level, the logger and the message, and the
 record's `record_id` and `submission_id` when the event is about one record (passed as
-`extra={"record_id": …, "submission_id": …}`). A NIK never reaches a log whole: every run of 16
-digits in a line is masked as `mask_nik` does (region kept, birth date hidden), whatever wrote it
-(our code, uvicorn's access log of `GET /records?nik=…`, a traceback).
+`extra={"record_id": …, "submission_id": …}`). A NIK never reaches a log whole: every handler
+carries `ektp_sync.logmask.MaskPersonalData`, which masks NIK-looking numbers and `nik=` values
+whoever wrote them (our code, uvicorn's access log of `GET /records?nik=…`, a traceback); other
+libraries' warnings reach the root logger, on the same masked handler.
 """
 
 from __future__ import annotations
@@ -12,30 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import re
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from ektp_sync.domain.nik import mask_nik
 
 #: attributes a log line may carry about the record it concerns, in the order they are shown
 RECORD_FIELDS = ("record_id", "submission_id")
 #: our packages' loggers, next to uvicorn's
 OUR_LOGGERS = ("ektp_sync", "central_server", "local_server")
 
-_NIK_LIKE = re.compile(r"(?<!\d)\d{16}(?!\d)")
-
-
 class LogFormat(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
-
-
-def mask_niks(text: str) -> str:
-    """Every 16-digit run masked as a NIK: 6172014506900001 → 617201******0001."""
-    return _NIK_LIKE.sub(lambda match: mask_nik(match.group()), text)
 
 
 def _utc(record: logging.LogRecord) -> str:
@@ -58,7 +49,7 @@ class TextFormatter(logging.Formatter):
             # after the message's first line, so that a traceback stays below it
             first, newline, rest = line.partition("\n")
             line = f"{first} [{' '.join(ids)}]{newline}{rest}"
-        return mask_niks(line)
+        return line
 
 
 class JsonLineFormatter(JsonFormatter):
@@ -76,7 +67,7 @@ class JsonLineFormatter(JsonFormatter):
         return _utc(record)
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_niks(super().format(record))
+        return super().format(record)
 
 
 _FORMATTERS: dict[LogFormat, type[logging.Formatter]] = {
@@ -89,7 +80,12 @@ def log_config(level: str, log_format: LogFormat) -> dict[str, Any]:
     """`logging.config.dictConfig` for uvicorn: its loggers and ours, one format, one line per
     event (uvicorn's own access lines included), to standard error."""
     level = level.upper()
-    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "line",
+        "stream": "ext://sys.stderr",
+        "filters": ["personal_data"],
+    }
     loggers: dict[str, Any] = {
         name: {"handlers": ["line"], "level": level, "propagate": False}
         for name in ("uvicorn", "uvicorn.access", *OUR_LOGGERS)
@@ -98,7 +94,9 @@ def log_config(level: str, log_format: LogFormat) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"personal_data": {"()": "ektp_sync.logmask.MaskPersonalData"}},
         "formatters": {"line": {"()": _FORMATTERS[LogFormat(log_format)]}},
         "handlers": {"line": handler},
         "loggers": loggers,
+        "root": {"handlers": ["line"], "level": "WARNING"},
     }

@@ -90,12 +90,23 @@ async def advisory_xact_lock(conn: AsyncConnection, key: int) -> None:
         await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
 
 
+def sqlite_files(url: str) -> list[Path]:
+    """The files of an SQLite database URL (the database, its -wal and -shm); none for another
+    database or an in-memory one."""
+    db_path = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
+    if not db_path or db_path == ":memory:":
+        return []
+    return [Path(db_path + suffix) for suffix in ("", "-wal", "-shm")]
+
+
 def create_engine(url: str) -> AsyncEngine:
     full = async_url(url)
+    # an error never shows the statement's values: they are records of people, and errors
+    # end up in logs
+    private = {"hide_parameters": True}
     if full.startswith("sqlite"):
-        db_path = full.split("///", 1)[-1]
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        for path in sqlite_files(url)[:1]:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             full,
             poolclass=AsyncAdaptedQueuePool,
@@ -103,10 +114,11 @@ def create_engine(url: str) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=600,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **private,
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=True, **private)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -5,7 +5,7 @@ ektp-sync[testing]` brings pytest and pytest-asyncio with it. A test reads like:
 
     async def test_backlog_drains(ektp_deployment):
         d = await ektp_deployment(profile="vsat-rain", local_env=FAST_RETRY)
-        async with OfficeClient(d.local_url()) as office, WanLink.of(d) as link:
+        async with OfficeClient.of(d) as office, WanLink.of(d) as link:
             await link.down()
             ids = [await office.record(r.record) for r in generate(20, seed=1)]
             await link.up()
@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 import pytest
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from ektp_sync.launch import Deployment
@@ -174,12 +176,22 @@ class _Client(_Closing):
 
 
 class OfficeClient(_Client):
-    """A thin client of one office node's HTTP API, for tests and scripts."""
+    """A thin client of one office node's HTTP API, for tests and scripts.
 
-    def __init__(self, base_url: str) -> None:
+    `OfficeClient.of(d)` for a deployment's node (it trusts the deployment's CA);
+    `OfficeClient(url, verify=…)` for any other (`verify` as httpx takes it).
+    """
+
+    def __init__(self, base_url: str, verify: ssl.SSLContext | bool = True) -> None:
         import httpx
 
-        self.http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/api/v1", timeout=30)
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/api/v1", timeout=30, verify=verify
+        )
+
+    @classmethod
+    def of(cls, deployment: Deployment, office: str | None = None) -> OfficeClient:
+        return cls(deployment.local_url(office), verify=deployment.verify)
 
     async def record(self, body: dict[str, Any]) -> str:
         response = await self.http.post("/records", json=body)
@@ -223,18 +235,19 @@ class OfficeClient(_Client):
 class CentreAdmin(_Client):
     """The centre's admin API (stats, reviews, faults) for tests."""
 
-    def __init__(self, base_url: str, admin_key: str) -> None:
+    def __init__(self, base_url: str, admin_key: str, verify: ssl.SSLContext | bool = True) -> None:
         import httpx
 
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/api/v1",
             headers={"Authorization": f"Bearer {admin_key}"},
             timeout=30,
+            verify=verify,
         )
 
     @classmethod
     def of(cls, deployment: Deployment) -> CentreAdmin:
-        return cls(deployment.central_url, deployment.admin_key)
+        return cls(deployment.central_url, deployment.admin_key, verify=deployment.verify)
 
     async def stats(self) -> dict[str, Any]:
         return dict((await self.http.get("/stats")).raise_for_status().json())
@@ -343,6 +356,7 @@ async def assert_delivered_once(
         base_url=deployment.central_url + "/api/v1",
         headers={"Authorization": f"Bearer {deployment.office_keys[code]}"},
         timeout=30,
+        verify=deployment.verify,
     ) as centre:
         for record in records:
             response = await centre.get(f"/enrollments/{record['submission_id']}")
@@ -362,7 +376,8 @@ DeploymentFactory = Callable[..., Awaitable["Deployment"]]
 
 @_async_fixture
 async def ektp_deployment(tmp_path: Path) -> AsyncIterator[DeploymentFactory]:
-    """Factory fixture: `await ektp_deployment(**Deployment options, start=True)`.
+    """Factory fixture: `await ektp_deployment(**Deployment options, start=True)`; on TLS
+    unless `tls=False`.
 
     Every process it started is stopped at teardown, whatever the test did. Each deployment
     lives in `<tmp_path>/deployment<N>/`, its servers' logs in `logs/` there.

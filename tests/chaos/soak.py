@@ -113,8 +113,10 @@ class SoakReport:
 class _Office:
     """The workload's side of the office node: posting through crashes, watching progress."""
 
-    def __init__(self, url: str, crasher_events: Crasher, report: SoakReport) -> None:
-        self.http = httpx.AsyncClient(base_url=url + API, timeout=30)
+    def __init__(self, d: Deployment, crasher_events: Crasher, report: SoakReport) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=d.local_url(OFFICE) + API, timeout=30, verify=d.verify
+        )
         self.crasher = crasher_events
         self.report = report
         self.ids: dict[int, str] = {}
@@ -246,11 +248,12 @@ class _Soak:
         )
         self.crasher = Crasher(d, schedule, self._progress, office=OFFICE)
         self.chaos = NetworkChaos(d.netsim_api_url, random.Random(rng.random()))
-        self.office = _Office(d.local_url(OFFICE), self.crasher, report)
+        self.office = _Office(d, self.crasher, report)
         self.admin = httpx.AsyncClient(
             base_url=d.central_url + API,
             headers={"Authorization": f"Bearer {d.admin_key}"},
             timeout=30,
+            verify=d.verify,
         )
         self.expected = {
             r.index: (r.expected["status"], r.expected["reason"]) for r in self.residents

@@ -32,8 +32,8 @@ async def started(
             local_dbs={code: await db_factory() for code in offices},
             **options,
         )
-        offices_clients = {code: OfficeClient(d.local_url(code)) for code in offices}
-        admin = CentreAdmin(d.central_url, d.admin_key)
+        offices_clients = {code: OfficeClient.of(d, code) for code in offices}
+        admin = CentreAdmin.of(d)
         clients.extend([*offices_clients.values(), admin])
         return d, offices_clients, admin
 

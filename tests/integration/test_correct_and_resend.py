@@ -75,7 +75,9 @@ async def test_refused_record_is_corrected_and_approved_with_one_enrollment(star
 
     # the centre saw both submission_ids, stored the refused one as invalid, enrolled once
     key = {"Authorization": f"Bearer {d.office_keys['6172']}"}
-    async with httpx.AsyncClient(base_url=d.central_url + "/api/v1", headers=key) as centre:
+    async with httpx.AsyncClient(
+        base_url=d.central_url + "/api/v1", headers=key, verify=d.verify
+    ) as centre:
         old = (await centre.get(f"/enrollments/{refused['submission_id']}")).json()
         new = (await centre.get(f"/enrollments/{resent['submission_id']}")).json()
     assert (old["status"], old["nik"]) == ("invalid", mistaken["nik"])

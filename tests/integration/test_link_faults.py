@@ -35,7 +35,9 @@ pytestmark = pytest.mark.integration
 async def test_answer_lost_after_the_centre_committed_is_resent_and_enrolled_once(
     started: Started, toxic: str, attributes: dict[str, Any]
 ) -> None:
-    d, offices, admin = await started(profile="fiber", local_extra=SMALL_BATCHES)
+    # plain HTTP: on TLS these toxics would cut the handshake's answer, so the request would
+    # never be sent; here they must cut the answer to a request the centre has committed
+    d, offices, admin = await started(profile="fiber", local_extra=SMALL_BATCHES, tls=False)
     office = offices["6172"]
     async with WanLink.of(d) as link:
         # downstream = the centre's answer: it is cut before the office has read it
@@ -65,9 +67,13 @@ async def test_answer_lost_after_the_centre_committed_is_resent_and_enrolled_onc
 async def test_black_hole_request_timeouts_fire_and_the_worker_recovers(
     started: Started, stream: str
 ) -> None:
-    # a short request timeout, so it fires soon
+    # a short request timeout, so it fires soon; plain HTTP, so that a black hole swallows a
+    # request or its answer (the case under test), not the TLS handshake before it (on TLS
+    # that is a connect timeout, retried alike)
     env = {**FAST_RETRY, "EKTP_REQUEST_TIMEOUT": "1.5", "EKTP_CONNECT_TIMEOUT": "1.5"}
-    d, offices, admin = await started(profile="fiber", local_extra=SMALL_BATCHES, local_env=env)
+    d, offices, admin = await started(
+        profile="fiber", local_extra=SMALL_BATCHES, local_env=env, tls=False
+    )
     office = offices["6172"]
     async with WanLink.of(d) as link:
         # swallows the data and never closes, until the block ends and removes it

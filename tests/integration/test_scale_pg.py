@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 from collections.abc import Awaitable, Callable
-from http.client import HTTPConnection
+from http.client import HTTPSConnection
 
 import numpy as np
 import psutil
@@ -90,7 +91,10 @@ async def test_four_process_centre_approves_each_person_once_from_two_offices(
     await eventually(lambda: all(_with_database(w) for w in workers), timeout=30)
 
     # distinct processes answer: keep several connections open, see which pid accepted each
-    connections = [HTTPConnection(LOOPBACK, d.central_port, timeout=10) for _ in range(24)]
+    assert isinstance(d.verify, ssl.SSLContext)  # the deployment is on TLS
+    connections = [
+        HTTPSConnection(LOOPBACK, d.central_port, timeout=10, context=d.verify) for _ in range(24)
+    ]
     try:
         answers = set()
         for connection in connections:
@@ -107,8 +111,8 @@ async def test_four_process_centre_approves_each_person_once_from_two_offices(
         for connection in connections:
             connection.close()
 
-    a, b = (OfficeClient(d.local_url(code)) for code in offices)
-    admin = CentreAdmin(d.central_url, d.admin_key)
+    a, b = (OfficeClient.of(d, code) for code in offices)
+    admin = CentreAdmin.of(d)
     try:
         pairs = _twins(PERSONS, seed=29)
         ids = await asyncio.gather(

@@ -55,7 +55,7 @@ async def pulling(
     key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     settings = LocalSettings(
         data_dir=tmp_path,
-        central_url="http://centre.invalid",
+        central_url="https://centre.invalid",
         central_public_key=base64.b64encode(key).decode(),
         decisions_poll_seconds=0.05,
     )

@@ -11,7 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ektp_sync.cli import app
+from ektp_sync.certs import make_certificates
+from ektp_sync.cli import app, servers
 from ektp_sync.config import CentralSettings, LocalSettings
 from ektp_sync.netsim import PROFILES
 
@@ -154,3 +155,46 @@ def test_every_variable_of_the_readme_is_read_by_some_option() -> None:
     }
     assert documented, "the README's configuration table was not found"
     assert documented <= read, documented - read
+
+
+def test_tls_flags_reach_uvicorn_and_go_in_pairs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = make_certificates(tmp_path)
+    seen = captured(monkeypatch, "serve_centre")
+    base = ["central", "serve", "--office", "6172=k", "--data-dir", str(tmp_path)]
+    tls = ["--tls-cert", str(files.cert), "--tls-key", str(files.key)]
+    assert runner.invoke(app, [*base, *tls]).exit_code == 0
+    options = servers._uvicorn_options(seen[0], 8600)
+    assert (options["ssl_certfile"], options["ssl_keyfile"]) == (files.cert, files.key)
+
+    alone = runner.invoke(app, [*base, "--tls-cert", str(files.cert)])
+    assert alone.exit_code == 2 and "go together" in alone.output
+    missing = runner.invoke(app, [*base, "--tls-cert", "nope.pem", "--tls-key", str(files.key)])
+    assert missing.exit_code == 2 and "--tls-cert nope.pem: no such file" in missing.output
+    plain = servers._uvicorn_options(LocalSettings(), 8700)
+    assert "ssl_certfile" not in plain
+
+
+def test_the_node_refuses_plain_http_to_another_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = captured(monkeypatch, "serve_node")
+    refused = runner.invoke(app, ["local", "serve", "--central-url", "http://10.0.0.5:8600"])
+    assert refused.exit_code == 2
+    assert "plain HTTP to another machine" in refused.output and "https://" in refused.output
+    allowed = runner.invoke(
+        app, ["local", "serve", "--central-url", "http://10.0.0.5:8600", "--allow-plain-http"]
+    )
+    assert allowed.exit_code == 0, allowed.output
+    by_env = runner.invoke(
+        app,
+        ["local", "serve"],
+        env={"EKTP_CENTRAL_URL": "http://10.0.0.5:8600", "EKTP_ALLOW_PLAIN_HTTP": "1"},
+    )
+    assert by_env.exit_code == 0, by_env.output
+    assert seen[0] == seen[1] and seen[0].allow_plain_http
+    assert runner.invoke(app, ["local", "serve", "--central-url", "ftp://x"]).exit_code == 2
+
+
+def test_the_centres_ca_must_exist(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["local", "serve", "--central-ca", str(tmp_path / "ca.pem")])
+    assert result.exit_code == 2 and "--central-ca" in result.output

@@ -80,4 +80,4 @@ def test_error_lists_every_violation_with_its_rule() -> None:
 
 
 def test_mask() -> None:
-    assert mask_nik(WOMAN) == "617201******0001"
+    assert mask_nik(WOMAN) == "6172********0001"

@@ -20,9 +20,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from ektp_sync.cli import demo, docs, netsim, servers, status, synth
+    from ektp_sync.cli import certs, demo, docs, netsim, servers, status, synth
 
-    for module in (servers, netsim, demo, status, synth, docs):
+    for module in (servers, netsim, demo, status, synth, certs, docs):
         module.register(app)
 
 

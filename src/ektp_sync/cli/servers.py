@@ -24,10 +24,12 @@ from ektp_sync.config import (
     Listening,
     LocalSettings,
     LocalStorage,
+    is_loopback,
 )
 from ektp_sync.logs import log_config
+from ektp_sync.keyfiles import private_dir, private_file
 from ektp_sync.migrations import MigrationError, Schema, Upgrade, upgrade
-from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine
+from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine, sqlite_files
 
 central_app = typer.Typer(
     cls=Group, help="The central server of Ditjen Dukcapil (mock).", no_args_is_help=True
@@ -40,6 +42,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 
 def serve_centre(settings: CentralSettings) -> None:
     """Serve the centre: intake, de-duplication, signed print authorisations, decisions feed."""
+    _prepare(settings)
     # uvicorn's --workers processes import the app by name, so the settings travel to them in
     # the environment (CentralSettings.to_env says why); one worker takes the same road
     os.environ.update(settings.to_env())
@@ -61,13 +64,33 @@ def serve_node(settings: LocalSettings) -> None:
     """Serve the office node: records, the durable upload queue, decisions, printing."""
     from local_server.app import create_app  # the node's package only when it is needed
 
+    _prepare(settings)
     if not settings.api_key:
         typer.echo("warning: no --api-key; the centre will refuse uploads (401)", err=True)
     # one process: uvicorn runs the app made here, from these very settings
     uvicorn.run(create_app(settings), **_uvicorn_options(settings, settings.port))
 
 
+def _prepare(settings: CentralSettings | LocalSettings) -> None:
+    """Before anything is created: every file the server makes from here on (databases with
+    their -wal and -shm, keys, tokens) is its owner's only, and so is the data dir; files of
+    an older version's making are made so too."""
+    os.umask(0o077)  # inherited by uvicorn's --workers processes
+    private_dir(settings.data_dir)
+    for path in sqlite_files(settings.database_url):
+        private_file(path)
+    if not settings.tls and not is_loopback(settings.host):
+        typer.echo(
+            f"warning: serving plain HTTP on {settings.host}: give --tls-cert and --tls-key, "
+            "unless a TLS proxy in front of this server does it",
+            err=True,
+        )
+
+
 def _uvicorn_options(settings: Listening, port: int) -> dict[str, Any]:
+    tls: dict[str, Any] = {}
+    if settings.tls:
+        tls = {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}
     return {
         "host": settings.host,
         "port": port,
@@ -75,6 +98,7 @@ def _uvicorn_options(settings: Listening, port: int) -> dict[str, Any]:
         # uvicorn's loggers and ours on one handler, in the format asked for (ektp_sync.logs)
         "log_config": log_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        **tls,
     }
 
 
@@ -93,6 +117,7 @@ def migrate_node(storage: LocalStorage) -> None:
 
 
 def _migrate(url: str, schema: Schema) -> None:
+    os.umask(0o077)  # a database made here is its owner's only, as one made by `serve`
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         done = asyncio.run(_upgrade(url, schema))

@@ -12,6 +12,8 @@ import datetime as dt
 import enum
 import json
 import re
+import ssl
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -234,6 +236,14 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the raw JSON instead of the report.")
         ] = False,
+        ca: Annotated[
+            Path | None,
+            typer.Option(
+                envvar=env("ca"),
+                metavar="FILE",
+                help="CA certificate (PEM) of an https:// node; default: the system's CAs.",
+            ),
+        ] = None,
     ) -> None:
         """Counts per state, what waits to go up and why, link health; the exit code says
         what is wrong: 0 healthy, 1 node unreachable, 2 link down or breaker open, 3 the oldest
@@ -241,12 +251,18 @@ def register(app: typer.Typer) -> None:
         warn_seconds = parse_age(warn_age)
         base = local_url.rstrip("/") + "/api/v1"
         try:
-            with httpx.Client(timeout=10) as client:
+            verify = ssl.create_default_context(cafile=ca) if ca else True
+        except OSError as exc:
+            typer.echo(f"error: cannot read --ca {ca}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        try:
+            with httpx.Client(timeout=10, verify=verify) as client:
                 node = client.get(f"{base}/status").raise_for_status().json()
                 pending = client.get(f"{base}/uploads/pending", params={"limit": limit})
                 uploads = pending.raise_for_status().json()["uploads"]
         except httpx.HTTPError as exc:
-            typer.echo(f"error: cannot read the local node at {local_url}: {exc}", err=True)
+            hint = "; give the node's CA with --ca" if "CERTIFICATE_VERIFY" in str(exc) else ""
+            typer.echo(f"error: cannot read the local node at {local_url}: {exc}{hint}", err=True)
             raise typer.Exit(Health.NODE_UNREACHABLE) from None
         if as_json:
             typer.echo(json.dumps({"status": node, "pending": uploads}, indent=2))

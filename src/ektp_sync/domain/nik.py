@@ -148,5 +148,6 @@ def make_nik(region: str, district: str, birth_date: dt.date, sex: str, serial: 
 
 
 def mask_nik(nik: str) -> str:
-    """Show where a NIK is from, not who it is: 6172014506900001 → 617201******0001."""
-    return nik[:6] + "*" * 6 + nik[12:] if len(nik) == 16 else "*" * len(nik)
+    """Show the office region and the serial, not who it is: 6172014506900001 → 6172********0001
+    (district and birth date hidden; the logs' mask, `ektp_sync.logmask`, has the same shape)."""
+    return nik[:4] + "*" * 8 + nik[12:] if len(nik) == 16 else "*" * len(nik)
