@@ -18,11 +18,13 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
+from ektp_sync.logmask import mask_text
 
 #: attributes a log line may carry about the record it concerns, in the order they are shown
 RECORD_FIELDS = ("record_id", "submission_id")
 #: our packages' loggers, next to uvicorn's
 OUR_LOGGERS = ("ektp_sync", "central_server", "local_server")
+
 
 class LogFormat(enum.StrEnum):
     TEXT = "text"
@@ -67,12 +69,15 @@ class JsonLineFormatter(JsonFormatter):
         return _utc(record)
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record)
+        # python-json-logger renders a traceback from exc_info itself, past the filter's masked
+        # copy: mask the finished line once more
+        return mask_text(super().format(record))
 
 
-_FORMATTERS: dict[LogFormat, type[logging.Formatter]] = {
-    LogFormat.TEXT: TextFormatter,
-    LogFormat.JSON: JsonLineFormatter,
+#: by name, so the configuration is plain data (JSON, as a test hands it to a child process)
+_FORMATTERS: dict[LogFormat, str] = {
+    LogFormat.TEXT: f"{__name__}.TextFormatter",
+    LogFormat.JSON: f"{__name__}.JsonLineFormatter",
 }
 
 

@@ -26,7 +26,7 @@ async def recorded_and_looked_up(d: Deployment) -> tuple[str, str, str]:
     """Record one resident, look them up by NIK (a NIK in a URL: the access log), await the
     approval; the record's id, submission id and NIK."""
     body = generate(1, seed=11)[0].record
-    async with OfficeClient(d.local_url()) as office:
+    async with OfficeClient.of(d) as office:
         record_id = await office.record(body)
         found = await office.http.get("/records", params={"nik": body["nik"]})
         assert found.json()["records"][0]["id"] == record_id
@@ -88,7 +88,7 @@ async def test_an_outage_is_two_lines_of_the_log(ektp_deployment: DeploymentFact
     url = d.local_url()
 
     async def failures() -> float:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=d.verify) as client:
             text = (await client.get(f"{url}/metrics")).raise_for_status().text
         return sum(
             sample.value
@@ -97,7 +97,7 @@ async def test_an_outage_is_two_lines_of_the_log(ektp_deployment: DeploymentFact
             if sample.name == "ektp_link_failures_total"
         )
 
-    async with OfficeClient(url) as office, WanLink.of(d) as link:
+    async with OfficeClient.of(d) as office, WanLink.of(d) as link:
         await link.down()
 
         async def declared() -> bool:

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from ektp_sync.cli.servers import _log_config
 from ektp_sync.logmask import MaskPersonalData, mask_text
+from ektp_sync.logs import LogFormat, log_config
 
 NIK = "6172014506900001"
 
@@ -80,7 +80,8 @@ def test_an_object_or_a_traceback_is_rendered_masked() -> None:
     assert "ValueError: record 6172********0001 refused" in text
 
 
-def test_the_servers_log_configuration_masks_every_logger() -> None:
+@pytest.mark.parametrize("log_format", list(LogFormat))
+def test_the_servers_log_configuration_masks_every_logger(log_format: LogFormat) -> None:
     """uvicorn's access and error logs, our loggers and any other library's warning, in a
     process configured exactly as `central serve` and `local serve` configure theirs."""
     script = f"""
@@ -97,7 +98,7 @@ try:
 except RuntimeError:
     logging.getLogger("central_server").exception("unexpected")
 """
-    config = json.dumps(_log_config("info"))
+    config = json.dumps(log_config("info", log_format))
     done = subprocess.run(
         [sys.executable, "-c", script, config], capture_output=True, text=True, timeout=60
     )

@@ -26,8 +26,8 @@ from ektp_sync.config import (
     LocalStorage,
     is_loopback,
 )
-from ektp_sync.logs import log_config
 from ektp_sync.keyfiles import private_dir, private_file
+from ektp_sync.logs import log_config
 from ektp_sync.migrations import MigrationError, Schema, Upgrade, upgrade
 from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine, sqlite_files
 
