@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import ssl
@@ -48,7 +49,37 @@ class NoSimulatedLink(RuntimeError):
         )
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = LOOPBACK) -> int:
+    """A port that is free now and outside the kernel's ephemeral range.
+
+    Outside, because a port the kernel picked for us (bind to 0) is one it may hand to any
+    outgoing connection of this machine before our server binds it (seen in CI: `address
+    already in use` at start); ports below the ephemeral range are only ever taken on purpose.
+    """
+    low, _ = _ephemeral_range()
+    top = max(low, 12000)
+    for _ in range(200):
+        port = random.randrange(10000, top)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

@@ -23,9 +23,9 @@ pytestmark = [
 ]
 
 
-def scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+def scrape(url: str, d: Deployment) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     """One scrape on a connection of its own (so another worker may answer it)."""
-    text = httpx.get(f"{url}/metrics", timeout=10).raise_for_status().text
+    text = httpx.get(f"{url}/metrics", timeout=10, verify=d.verify).raise_for_status().text
     found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -65,14 +65,16 @@ async def test_two_worker_centre_and_node_metrics_agree_with_the_api(
             "record": people[sent],
         }
         async with httpx.AsyncClient(
-            base_url=d.central_url, headers={"Authorization": f"Bearer {office_key}"}
+            base_url=d.central_url,
+            headers={"Authorization": f"Bearer {office_key}"},
+            verify=d.verify,
         ) as centre:
             answer = await centre.post("/api/v1/enrollments", json={"items": [item]})
             assert answer.json()["results"][0]["status"] == "accepted", answer.text
         sent += 1
     assert len(counting_workers(d)) == 2, f"one process took all {sent} requests"
 
-    async with OfficeClient(d.local_url()) as office, CentreAdmin.of(d) as admin:
+    async with OfficeClient.of(d) as office, CentreAdmin.of(d) as admin:
         ids = [await office.record(body) for body in people[sent : sent + 10]]
         await eventually(lambda: office.all_in(ids, {"approved"}), timeout=120)
 
@@ -82,8 +84,8 @@ async def test_two_worker_centre_and_node_metrics_agree_with_the_api(
 
         stats: dict[str, Any] = await eventually(decided, timeout=60)
         node_status = await office.status()
-        node = scrape(d.local_url())
-        scrapes = [scrape(d.central_url) for _ in range(6)]
+        node = scrape(d.local_url(), d)
+        scrapes = [scrape(d.central_url, d) for _ in range(6)]
 
     assert stats["enrollments"] == sent + 10 == stats["identities"]
     for centre in scrapes:  # whichever process answered, the sums of both

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import gzip
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ektp_sync.launch import free_port
 from ektp_sync.signing import Signer
 from ektp_sync.testing import eventually
 from ektp_sync.wire import Decision, ResidentRecord
@@ -121,13 +121,6 @@ class FakeCentre:
             return {"algorithm": "Ed25519", "public_key": self.signer.public_key_b64}
 
         return app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from typing import Any
 
 import httpx
@@ -139,10 +138,3 @@ async def proxy_up(address: str) -> bool:
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
     return True
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (upstream's tests use fixed ones: 3310, 7070, …)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
