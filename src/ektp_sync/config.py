@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ektp_sync.domain.decisions import Thresholds
 from ektp_sync.logs import LogFormat
+from ektp_sync.sealing import DataKey
 from ektp_sync.storage import sqlite_url
 
 ENV_PREFIX = "EKTP_"
@@ -71,9 +72,23 @@ class Storage(_Settings):
         "(default: a SQLite file in the data dir).",
     )
 
+    data_key_file: Annotated[Path | None, Cli("FILE")] = Field(
+        None,
+        description="The data key that seals personal data at rest (32 bytes; created 0600 "
+        "if missing; default: <data-dir>/data.key).",
+    )
+
     def default_database(self) -> str:
         """The SQLite file in the data dir used when no URL is given."""
         raise NotImplementedError
+
+    @property
+    def data_key_path(self) -> Path:
+        return self.data_key_file or self.data_dir / "data.key"
+
+    def data_key(self) -> DataKey:
+        """The data key, created (0600) on first use."""
+        return DataKey.load_or_create(self.data_key_path)
 
     @model_validator(mode="after")
     def _default_database(self) -> Self:
