@@ -8,13 +8,14 @@ from typing import Any
 import httpx
 import numpy as np
 
+from ektp_sync.config import CentralSettings
 from ektp_sync.signing import load_public_key, verify
 from ektp_sync.testing import eventually
 from ektp_sync.wire import Authorisation
 
 from . import factories as f
 from . import tus_support as tus
-from .conftest import Centre
+from .conftest import Centre, running
 
 PHOTO = os.urandom(5000)
 SIGNATURE = os.urandom(1200)
@@ -189,3 +190,26 @@ async def test_termination_and_options(centre: Centre) -> None:
         assert (await office.head(again.headers["location"], headers=tus.TUS)).headers[
             "upload-offset"
         ] == "0"
+
+
+async def test_an_abandoned_upload_expires_and_is_swept(settings: CentralSettings) -> None:
+    quick = settings.model_copy(update={"upload_expiry_seconds": 1.0})
+    async for centre in running(quick):
+        async with centre.office() as office:
+            sid = await enrol(office, FILES)
+            created = await tus.create(office, sid, "photo", PHOTO)
+            url = created.headers["location"]
+            assert (await tus.patch(office, url, 0, PHOTO[:100])).status_code == 204
+
+            async def gone(url: str = url) -> httpx.Response | None:
+                head = await office.head(url, headers=tus.TUS)
+                return head if head.status_code == 410 else None
+
+            head = await eventually(gone, timeout=20)
+            assert head.headers["ektp-rule"] == "upload_expired"
+            # created again: a fresh upload from byte 0, which can still finish the packet
+            await tus.send(office, sid, "photo", PHOTO)
+            await tus.send(office, sid, "signature", SIGNATURE)
+            [decision] = await eventually(lambda: _count(office, 1))
+            assert decision["status"] == "approved"
+            assert await centre.parts.packets.attachments(sid) == FILES
