@@ -112,7 +112,9 @@ class Packets:
 
     async def state(self, office: str, upload_id: str) -> UploadState:
         """HEAD: where the upload stands."""
-        return _state(_visible(await self._store.find(upload_id), office, upload_id))
+        upload = _visible(await self._store.find(upload_id), office, upload_id)
+        _needed(upload)
+        return _state(upload)
 
     async def append(self, office: str, upload_id: str, offset: int, chunk: bytes) -> UploadState:
         """PATCH: store `chunk` at `offset` (its Upload-Checksum was verified by the caller)."""

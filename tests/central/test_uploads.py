@@ -78,15 +78,31 @@ async def test_rejection_is_published_without_the_packet(centre: Centre) -> None
     async with centre.office() as office:
         first = f.item(f.record(person))
         second = f.item(f.with_manifest(f.record(f.near(person, 0.99, rng)), FILES))
+        # a possible duplicate goes to review, its packet still needed until a reject
+        third = f.item(f.with_manifest(f.record(f.near(person, 0.78, rng)), FILES))
         await office.post("/enrollments", json=f.batch(first, second))
         published = await eventually(lambda: _count(office, 2))
         assert [(d["status"], d["reason"]) for d in published] == [
             ("approved", "new_identity"),
             ("rejected", "duplicate_identity"),
         ]
+        await office.post("/enrollments", json=f.batch(third))
+        [*_, review] = await eventually(lambda: _count(office, 3))
+        assert (review["submission_id"], review["status"]) == (third["submission_id"], "review")
         # its uploads are not needed any more
         refused = await tus.create(office, second["submission_id"], "photo", PHOTO)
         assert refused.status_code == 410 and refused.json()["rule"] == "not_needed"
+        # nor any it had begun
+        url = (await tus.create(office, third["submission_id"], "photo", PHOTO)).headers["location"]
+        assert (await tus.patch(office, url, 0, PHOTO[:100])).status_code == 204
+        async with centre.admin() as admin:
+            answer = await admin.post(
+                f"/reviews/{third['submission_id']}", json={"decision": "reject"}
+            )
+            assert answer.status_code == 200, answer.text
+        head = await office.head(url, headers=tus.TUS)
+        assert head.status_code == 410 and head.headers["ektp-rule"] == "not_needed"
+        assert (await office.delete(url, headers=tus.TUS)).status_code == 204
 
 
 async def _count(client: httpx.AsyncClient, n: int) -> list[dict[str, Any]] | None:
@@ -137,6 +153,16 @@ async def test_bad_uploads_are_refused_and_store_nothing(centre: Centre) -> None
         # past the declared length
         past = await tus.patch(office, url, 0, PHOTO + b"more")
         assert past.status_code == 413 and past.json()["rule"] == "upload_length_exceeded"
+        # more than a record may carry, at creation: 413, nothing made
+        too_big = await office.post(
+            "/uploads",
+            headers={
+                **tus.TUS,
+                "Upload-Length": str(2 * 1024 * 1024 + 1),
+                "Upload-Metadata": tus.metadata(sid, "signature", SIGNATURE),
+            },
+        )
+        assert too_big.status_code == 413
         # no Tus-Resumable, wrong content type
         assert (await office.head(url)).status_code == 412
         plain = await office.patch(
@@ -213,3 +239,33 @@ async def test_an_abandoned_upload_expires_and_is_swept(settings: CentralSetting
             [decision] = await eventually(lambda: _count(office, 1))
             assert decision["status"] == "approved"
             assert await centre.parts.packets.attachments(sid) == FILES
+
+
+async def test_a_bad_manifest_makes_the_item_invalid_with_its_rule(centre: Centre) -> None:
+    rng = np.random.default_rng(9)
+    good = f.manifest_of({"photo": PHOTO})["photo"]
+    cases = {
+        "manifest_sha256": {"photo": {**good, "sha256": "xyz"}},
+        "manifest_size": {"photo": {**good, "size": -1}},
+        "attachments_too_large": {
+            "photo": {**good, "size": 2 * 1024 * 1024},
+            "iris": {**good, "size": 1},
+        },
+    }
+    items = []
+    for manifest in cases.values():
+        rec = f.record(f.unit(rng))
+        rec["biometrics"]["manifest"] = manifest
+        items.append(f.item(rec))
+    twice = f.record(f.unit(rng), attachments={"photo": PHOTO})
+    twice["biometrics"]["manifest"] = {"photo": good}
+    items.append(f.item(twice))
+    async with centre.office() as office:
+        results = (await office.post("/enrollments", json=f.batch(*items))).json()["results"]
+        rules = [*cases, "manifest_name_twice"]
+        for rule, result in zip(rules, results, strict=True):
+            assert result["status"] == "invalid"
+            assert f"(rule {rule})" in " ".join(result["errors"]), (rule, result)
+            # nothing of it was stored as an upload
+            created = await tus.create(office, result["submission_id"], "photo", PHOTO)
+            assert created.status_code in (404, 410)
