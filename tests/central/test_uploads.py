@@ -69,6 +69,10 @@ async def test_approval_is_held_until_every_attachment_arrived(centre: Centre) -
         public = load_public_key((await office.get("/keys")).json()["public_key"])
         assert verify(authorisation, public)
         assert await status_of(office, sid) == "approved"
+        metrics = (await office.get("http://centre/metrics")).text
+        assert f"ektp_upload_bytes_total {float(len(PHOTO) + len(SIGNATURE))}" in metrics
+        assert 'ektp_uploads_total{result="complete"} 2.0' in metrics
+        assert 'ektp_decisions_total{reason="new_identity",status="approved"} 1.0' in metrics
     assert await centre.parts.packets.attachments(sid) == FILES
 
 
