@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from central_server.deps import DedupPart, FaultsPart, ViewsPart, admin_caller
+from ektp_sync.openapi import errors
 from ektp_sync.wire import CentralStats, EnrollmentView, Faults, ReviewRequest
 
-admin_router = APIRouter(dependencies=[Depends(admin_caller)])
+admin_router = APIRouter(dependencies=[Depends(admin_caller)], responses=errors(401, 403, 422))
 
 
 @admin_router.get("/stats", response_model=CentralStats)
@@ -15,7 +16,9 @@ async def get_stats(views: ViewsPart) -> CentralStats:
     return await views.stats()
 
 
-@admin_router.post("/reviews/{submission_id}", response_model=EnrollmentView)
+@admin_router.post(
+    "/reviews/{submission_id}", response_model=EnrollmentView, responses=errors(404, 409)
+)
 async def post_review(
     submission_id: str, review: ReviewRequest, dedup: DedupPart, views: ViewsPart
 ) -> EnrollmentView:

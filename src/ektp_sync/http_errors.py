@@ -3,8 +3,9 @@
 A server hands `install_error_handlers` its table (refusal class → status); a refusal is answered
 with the status of the nearest class in the table, as `ErrorBody` (`detail`, `rule`). A 401 adds
 `WWW-Authenticate`, a refusal with `retry_after` adds `Retry-After`. Bodies that fail validation
-(FastAPI's own `RequestValidationError` and the hand-read `InvalidBody`) are answered as FastAPI
-answers them (422, a `detail` list), except that too much data is a 413. Anything else is a bug:
+(FastAPI's own `RequestValidationError`, and every `InvalidInput`: a hand-read body, a cursor)
+are answered as FastAPI answers them (422, a `detail` list, with `rule` beside it), except that
+too much data is a 413. Anything else is a bug:
 its traceback goes to the log, not into the response.
 """
 
@@ -23,10 +24,9 @@ from ektp_sync.body import (
     BodyTooLarge,
     ClientGone,
     CorruptGzip,
-    InvalidBody,
     UnsupportedEncoding,
 )
-from ektp_sync.refusals import Refusal
+from ektp_sync.refusals import InvalidInput, Refusal
 from ektp_sync.wire import ATTACHMENTS_TOO_LARGE, ErrorBody
 
 logger = logging.getLogger(__name__)
@@ -61,13 +61,14 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
-def _validation_answer(errors: Sequence[Any]) -> Response:
+def _validation_answer(errors: Sequence[Any], rule: str = "invalid") -> Response:
+    """422 with FastAPI's `detail` list, and `rule` beside it as in every other refusal."""
     for error in errors:
         # too much data is a size problem (413), not a malformed request (422)
         if error.get("type") == ATTACHMENTS_TOO_LARGE:
             return error_response(413, str(error.get("msg")), "attachments_size")
     shown = [_without_bulky_input(e) for e in errors]
-    return JSONResponse({"detail": jsonable_encoder(shown)}, status_code=422)
+    return JSONResponse({"detail": jsonable_encoder(shown), "rule": rule}, status_code=422)
 
 
 def _without_bulky_input(error: Any) -> Any:
@@ -94,8 +95,8 @@ def install_error_handlers(app: FastAPI, statuses: Statuses, *, internal_detail:
 
     async def refusal(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Refusal)
-        if isinstance(exc, InvalidBody):
-            return _validation_answer(exc.errors)
+        if isinstance(exc, InvalidInput):
+            return _validation_answer(exc.errors, exc.rule or "invalid")
         status = status_of(exc, table)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
         if exc.retry_after is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ektp_sync.domain.biometrics import (
@@ -26,8 +27,31 @@ from ektp_sync.domain.states import RecordState
 #: pydantic error type of oversize attachments; the servers turn it into 413 instead of 422.
 ATTACHMENTS_TOO_LARGE = "attachments_too_large"
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-OptionalText = Annotated[str | None, Field(default=None, max_length=200)]
+#: control characters (C0, DEL, C1): NUL cannot even be stored in PostgreSQL text, and none of
+#: them belongs on a card or in an address; tab and line breaks too (every field is one line)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the same rule for the OpenAPI schema (ECMA regex), so generated clients and fuzzers know it
+_NO_CONTROL_SCHEMA = {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
+
+
+def _no_control(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise PydanticCustomError(
+            "text_control_character",
+            "text holds a control character (NUL, tab, line break, …); each field is one line",
+        )
+    return value
+
+
+def _line(max_length: int, min_length: int = 0) -> Any:
+    """A one-line text field: length bounds and no control characters."""
+    return Field(
+        min_length=min_length or None, max_length=max_length, json_schema_extra=_NO_CONTROL_SCHEMA
+    )
+
+
+Text = Annotated[str, _line(200, 1), AfterValidator(_no_control)]
+OptionalText = Annotated[str | None, _line(200), AfterValidator(_no_control)]
 
 
 def _prefixed(prefix: str, rule: str) -> str:
@@ -39,7 +63,7 @@ class Biometrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: str = Field(description="128 little-endian float32, standard base64 (512 bytes)")
-    attachments: dict[Annotated[str, Field(min_length=1, max_length=64)], str] = Field(
+    attachments: dict[Annotated[str, _line(64, 1), AfterValidator(_no_control)], str] = Field(
         default_factory=dict, description="name → base64 bytes; at most 2 MiB decoded in all"
     )
 
@@ -74,9 +98,9 @@ class ResidentRecord(BaseModel):
     birth_place: Text
     birth_date: dt.date
     sex: Literal["L", "P"]
-    address: Annotated[str, Field(min_length=1, max_length=500)]
-    rt: Annotated[str | None, Field(default=None, max_length=3)] = None
-    rw: Annotated[str | None, Field(default=None, max_length=3)] = None
+    address: Annotated[str, _line(500, 1), AfterValidator(_no_control)]
+    rt: Annotated[str | None, _line(3), AfterValidator(_no_control)] = None
+    rw: Annotated[str | None, _line(3), AfterValidator(_no_control)] = None
     kelurahan: OptionalText = None
     kecamatan: OptionalText = None
     religion: OptionalText = None
@@ -374,4 +398,21 @@ class ErrorBody(BaseModel):
     """Every non-validation error of both servers: a sentence and, where useful, the rule key."""
 
     detail: str
+    rule: str | None = None
+
+
+class ValidationErrorItem(BaseModel):
+    """One failed check of a 422, in pydantic's shape (FastAPI adds `input` and `ctx` at times)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorBody(BaseModel):
+    """Every 422 of both servers: FastAPI's `detail` list, and the rule of the first failure."""
+
+    detail: list[ValidationErrorItem]
     rule: str | None = None
