@@ -5,10 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from central_server.deps import DedupPart, FaultsPart, ViewsPart, admin_caller
+from ektp_sync.body import GuardedJsonRoute
 from ektp_sync.openapi import errors
 from ektp_sync.wire import CentralStats, EnrollmentView, Faults, ReviewRequest
 
-admin_router = APIRouter(dependencies=[Depends(admin_caller)], responses=errors(401, 403, 422))
+admin_router = APIRouter(
+    dependencies=[Depends(admin_caller)],
+    responses=errors(401, 403, 422),
+    route_class=GuardedJsonRoute,  # bodies FastAPI parses: depth and text checked first
+)
 
 
 @admin_router.get("/stats", response_model=CentralStats)

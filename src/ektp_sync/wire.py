@@ -31,7 +31,7 @@ ATTACHMENTS_TOO_LARGE = "attachments_too_large"
 #: them belongs on a card or in an address; tab and line breaks too (every field is one line)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: the same rule for the OpenAPI schema (ECMA regex), so generated clients and fuzzers know it
-_NO_CONTROL_SCHEMA = {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
+_NO_CONTROL_SCHEMA: dict[str, Any] = {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
 
 
 def _no_control(value: str | None) -> str | None:
