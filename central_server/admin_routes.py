@@ -22,7 +22,7 @@ async def get_stats(views: ViewsPart) -> CentralStats:
 
 
 @admin_router.post(
-    "/reviews/{submission_id}", response_model=EnrollmentView, responses=errors(404, 409)
+    "/reviews/{submission_id}", response_model=EnrollmentView, responses=errors(404, 409, 413)
 )
 async def post_review(
     submission_id: str, review: ReviewRequest, dedup: DedupPart, views: ViewsPart
@@ -36,6 +36,6 @@ async def get_faults(faults: FaultsPart) -> Faults:
     return faults.current
 
 
-@admin_router.post("/admin/faults", response_model=Faults)
+@admin_router.post("/admin/faults", response_model=Faults, responses=errors(413))
 async def post_faults(change: Faults, faults: FaultsPart) -> Faults:
     return faults.update(change)

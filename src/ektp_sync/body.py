@@ -192,17 +192,24 @@ def body_validation_error(exc: ValidationError) -> InvalidBody:
     return InvalidBody([{**e, "loc": ("body", *e["loc"])} for e in errors], "invalid")
 
 
+#: bodies FastAPI parses (small admin requests) are read up to this much
+SMALL_BODY_BYTES = 64 * 1024
+
+
 class GuardedJsonRoute(APIRoute):
-    """A route whose JSON body FastAPI parses, checked by the guard first: FastAPI's own
-    parsing recurses (RecursionError at 1,000 levels) and answers any other failure with a
-    bare 400; this refuses such a body as every hand-read one is (a 422 with its rule)."""
+    """A route whose JSON body FastAPI parses, read under a small cap and checked by the guard
+    first: FastAPI's own reading has no cap, its parsing recurses (RecursionError at 1,000
+    levels) and it answers any other failure with a bare 400; this refuses such a body as
+    every hand-read one is (413, or a 422 with its rule)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
             if request.method in ("POST", "PUT", "PATCH"):
-                raw = await request.body()  # kept by the request: FastAPI reads it from there
+                raw = await read_limited(request, SMALL_BODY_BYTES)
+                # kept where Starlette keeps a body it read itself: FastAPI reads it from there
+                request._body = raw
                 if raw:
                     parse_json(raw)
             return await handle(request)

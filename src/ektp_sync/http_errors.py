@@ -19,6 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ektp_sync.body import (
     BodyTooLarge,
@@ -81,6 +83,28 @@ def _without_bulky_input(error: Any) -> Any:
     return {k: v for k, v in error.items() if k != "input"} if bulky else error
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this path: Starlette answers 405 with the methods of
+    the first route whose path matches, not all of them (GET and POST /records are two)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:  # PARTIAL: the path matched, the method did not
+            methods |= getattr(route, "methods", None) or set()
+    methods.discard("HEAD")  # added by Starlette to every GET, not a documented operation
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (404 no route, 405) in our shape; a 405 lists every method."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    rule = {404: "not_found", 405: "method"}.get(exc.status_code)
+    return error_response(exc.status_code, str(exc.detail), rule, headers)
+
+
 async def _request_validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return _validation_answer(exc.errors())
@@ -109,4 +133,5 @@ def install_error_handlers(app: FastAPI, statuses: Statuses, *, internal_detail:
 
     app.add_exception_handler(Refusal, refusal)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -212,7 +212,8 @@ class ReviewRequest(BaseModel):
 
 
 class Faults(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `false` is not 0 ms, nor "5" five (a fuzzer found the lax coercions accepted)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     latency_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
