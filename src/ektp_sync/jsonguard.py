@@ -6,12 +6,14 @@ Python's `json` builds the whole document first and recurses once per level: a b
 of a gigabyte of items is built in full (GBs of objects) before anything counts them. The guard
 runs yajl (through ijson's C backend) over the bytes as they come, keeps only a stack of open
 containers, and refuses at the first level too deep or the first element too many; the caller
-stops reading there. The document itself is then parsed by `json` from bytes the guard passed,
-which cannot recurse past `max_depth` (yajl alone would turn a lone surrogate into "?").
+stops reading there. It costs about ten times `json`'s parse, so `body.py` runs it only on
+bodies that open many containers; the rest are parsed by `json` and checked afterwards
+(`deeper_than`, `lone_surrogate`: yajl alone would turn a lone surrogate into "?").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,6 +94,37 @@ class JsonGuard:
 
 def _syntax() -> JsonRefused:
     return JsonRefused("json_invalid", "JSON decode error", "json_invalid")
+
+
+#: the only way a lone surrogate gets into parsed JSON: an escape (UTF-8 cannot encode one)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def containers(data: bytes) -> int:
+    """How many objects and arrays `data` opens at most (brackets in strings count too)."""
+    return data.count(b"{") + data.count(b"[")
+
+
+def may_hold_surrogates(raw: bytes) -> bool:
+    return _SURROGATE_ESCAPE.search(raw) is not None
+
+
+def deeper_than(value: Any, max_depth: int) -> bool:
+    """Whether a parsed document nests deeper than `max_depth` (level by level, no recursion;
+    only containers are kept for the next level)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            return True
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+    return False
 
 
 def lone_surrogate(value: Any) -> bool:
