@@ -70,6 +70,7 @@ def runs(d: Deployment, budget: float) -> list[Run]:
 
 
 def schemathesis(run: Run, d: Deployment, max_examples: int, seed: int) -> int:
+    """One schemathesis run, in the deployment's scratch dir (its cache lands there)."""
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
@@ -97,7 +98,7 @@ def schemathesis(run: Run, d: Deployment, max_examples: int, seed: int) -> int:
     shown = [part if "Bearer" not in part else "Authorization: Bearer ***" for part in command]
     print(f"\n=== {run.name}: {' '.join(shown)}", flush=True)
     started = time.monotonic()
-    code = subprocess.run(command, check=False).returncode
+    code = subprocess.run(command, check=False, cwd=d.base_dir).returncode
     print(f"=== {run.name}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
     return code
 
