@@ -106,7 +106,7 @@ def schemathesis(run: Run, d: Deployment, max_examples: int, seed: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=100, help="per operation and phase")
-    parser.add_argument("--max-time", type=float, default=180.0, help="seconds, all runs")
+    parser.add_argument("--max-time", type=float, default=165.0, help="seconds, all runs")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="ektp-fuzz-"))
