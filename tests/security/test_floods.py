@@ -9,10 +9,10 @@ import contextlib
 import resource
 import ssl
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from ektp_sync.launch import Deployment
@@ -66,16 +66,10 @@ async def test_a_gzip_bomb_of_items_is_refused_with_the_centres_memory_bounded(
     assert grown < 100 * MiB, f"the centre's peak memory grew by {grown / MiB:.0f} MiB"
 
 
-@contextlib.contextmanager
-def open_files_limit(soft: int) -> Iterator[None]:
-    """Processes started inside inherit this soft limit on open files (as on a small box);
-    this test process gets its own back at once (it holds the 300 clients)."""
-    old_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (old_soft, hard))
+def limit_open_files(pid: int, limit: int) -> None:
+    """The process may hold `limit` files at most from now on (as on a small box; a server
+    raises its soft limit to the hard one at start, so both are set, from outside)."""
+    psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE, (limit, limit))
 
 
 async def drip(d: Deployment, context: ssl.SSLContext, stop: asyncio.Event) -> bool:
@@ -114,10 +108,12 @@ async def test_300_slow_clients_do_not_keep_a_normal_client_out(
     wanted = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    with open_files_limit(256):
-        d = await ektp_deployment(
-            local_extra=["--header-timeout-seconds", "3", "--max-connections", "100"]
-        )
+    d = await ektp_deployment(
+        local_extra=["--header-timeout-seconds", "3", "--max-connections", "100"]
+    )
+    node_pid = d.locals[d.offices[0]].pid
+    assert node_pid is not None
+    limit_open_files(node_pid, 256)
     context = ssl.create_default_context(cafile=str(d.tls_files.ca)) if d.tls_files else None
     assert context is not None
     stop = asyncio.Event()
