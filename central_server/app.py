@@ -14,11 +14,12 @@ from fastapi import FastAPI
 from central_server import errors
 from central_server.admin_routes import admin_router
 from central_server.parts import CentreParts
-from central_server.routes import metrics_router, office_router, public_router
+from central_server.routes import BODY_SCHEMAS, metrics_router, office_router, public_router
 from central_server.tus import TusHeaders
 from central_server.upload_routes import uploads_public_router, uploads_router
 from central_server.upload_sweeper import sweep_expired_uploads
 from central_server.waiting import closing_on_exit_signal
+from ektp_sync import openapi
 from ektp_sync.body import BodyLimits
 from ektp_sync.config import CentralSettings
 from ektp_sync.http_errors import Statuses, install_error_handlers
@@ -76,6 +77,7 @@ def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = No
     install_error_handlers(
         app, STATUSES, internal_detail="internal error at the centre; it has been logged"
     )
+    openapi.install(app, BODY_SCHEMAS)
     app.include_router(office_router, prefix=API_PREFIX)
     app.include_router(admin_router, prefix=API_PREFIX)
     app.include_router(public_router, prefix=API_PREFIX)

@@ -6,7 +6,7 @@ for scripts. Errors of reading a request body are shared with the node (`ektp_sy
 
 from __future__ import annotations
 
-from ektp_sync.refusals import Refusal
+from ektp_sync.refusals import InvalidInput, Refusal, input_error
 
 
 class CentreRefusal(Refusal):
@@ -63,13 +63,15 @@ class NotInReview(CentreRefusal):
         )
 
 
-class UnknownCursor(CentreRefusal):
+class UnknownCursor(CentreRefusal, InvalidInput):
+    """Answered as FastAPI answers a query parameter that fails validation (a `detail` list);
+    the cursor itself is not echoed (it is the caller's own text)."""
+
     default_rule = "cursor"
 
-    def __init__(self, cursor: str) -> None:
-        super().__init__(
-            f"cursor {cursor[:80]!r} is not one this centre issued; use the `next` of a page"
-        )
+    def __init__(self) -> None:
+        msg = "not a cursor this centre issued; use the `next` of a page"
+        InvalidInput.__init__(self, [input_error("cursor", ("query", "after"), msg)])
 
 
 class Busy(CentreRefusal):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 
 from central_server.errors import UnknownCursor
 from central_server.store.feed import FeedStore
 from central_server.waiting import RECHECK_SECONDS, Pulse
 from ektp_sync.wire import DecisionsPage
+
+#: the cursor's text: "s" and a log position that fits the databases' 64-bit integers
+_CURSOR_TEXT = re.compile(r"s[0-9]{1,18}")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -27,11 +31,11 @@ def decode_cursor(cursor: str | None) -> int:
         return 0
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        if not (text.startswith("s") and text[1:].isdigit()):
+        if not _CURSOR_TEXT.fullmatch(text):  # not isdigit(): it takes "²" and Arabic digits
             raise ValueError(text)
         return int(text[1:])
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise UnknownCursor(cursor) from None
+        raise UnknownCursor() from None
 
 
 class Feed:

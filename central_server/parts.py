@@ -66,7 +66,8 @@ class CentreParts:
             views=Views(store.views, settings.offices),
             dedup=dedup,
             faults=faults,
-            body_limits=body_limits or BodyLimits(),
+            body_limits=body_limits
+            or BodyLimits(raw_bytes=settings.max_body_bytes, decoded_bytes=settings.max_body_bytes),
             worker=DedupWorker(dedup, intake.arrived, settings.dedup_batch_size, faults),
             metrics=metrics,
             packets=Packets(

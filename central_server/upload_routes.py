@@ -12,6 +12,7 @@ from central_server.deps import Office, PacketsPart, injected_faults
 from central_server.errors import PastUploadLength, WrongContentType
 from central_server.packets import UploadState
 from ektp_sync.body import read_limited
+from ektp_sync.openapi import errors
 
 UPLOADS = "/uploads"
 
@@ -22,7 +23,10 @@ async def tus_resumable(
     tus.check_version(tus_resumable)
 
 
-uploads_router = APIRouter(dependencies=[Depends(injected_faults), Depends(tus_resumable)])
+uploads_router = APIRouter(
+    dependencies=[Depends(injected_faults), Depends(tus_resumable)],
+    responses=errors(401, 403, 404, 409, 410, 412, 413, 415, 422, 460),
+)
 uploads_public_router = APIRouter()
 
 

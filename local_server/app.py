@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from ektp_sync import openapi
 from ektp_sync.config import LocalSettings
 from local_server.errors_http import install_error_handlers
 from local_server.figures import Figures
-from local_server.routes import health_router, router
+from local_server.routes import BODY_SCHEMAS, health_router, router
 from local_server.service import RecordService
 from local_server.store import NodeStore
 from local_server.sync.worker import SyncWorker
@@ -42,6 +43,7 @@ def create_app(settings: LocalSettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    openapi.install(app, BODY_SCHEMAS)
     app.include_router(router)
     app.include_router(health_router)
     return app

@@ -13,7 +13,7 @@ Two branches under `NodeError`:
 from __future__ import annotations
 
 from ektp_sync.domain.nik import mask_nik
-from ektp_sync.refusals import Refusal
+from ektp_sync.refusals import InvalidInput, Refusal, input_error
 
 
 class NodeError(Exception):
@@ -47,8 +47,12 @@ class NikInFlight(RecordConflict):
         )
 
 
-class InvalidQuery(RecordRefused):
-    """A query parameter the node cannot use (e.g. a cursor it never handed out)."""
+class InvalidQuery(RecordRefused, InvalidInput):
+    """A query parameter the node cannot use (e.g. a cursor it never handed out): answered as
+    FastAPI answers a query parameter that fails validation (422, a `detail` list)."""
+
+    def __init__(self, parameter: str, detail: str, rule: str) -> None:
+        InvalidInput.__init__(self, [input_error(rule, ("query", parameter), detail)], rule)
 
 
 class CentreExchangeError(NodeError):

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
-from ektp_sync.body import body_validation_error, parse_json, read_limited
+from ektp_sync.body import BodyLimits, body_validation_error, read_json
 from ektp_sync.domain.states import RecordState
+from ektp_sync.openapi import body_schema, errors, json_body
 from ektp_sync.wire import (
-    ErrorBody,
     NodeStatus,
     PendingUploads,
     PrintResult,
@@ -24,8 +24,9 @@ from local_server.service import RecordService
 
 #: a record is at most 2 MiB of attachments (decoded), i.e. ~2.7 MiB as base64, plus text
 MAX_RECORD_BODY_BYTES = 4 * 1024 * 1024
+_RECORD_BODY = BodyLimits(raw_bytes=MAX_RECORD_BODY_BYTES, decoded_bytes=MAX_RECORD_BODY_BYTES)
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=errors(422))
 health_router = APIRouter()
 
 #: a correction: any top-level fields of a record, checked once merged with the stored ones
@@ -33,16 +34,14 @@ _CHANGES = TypeAdapter(dict[str, Any])
 
 
 def _correction_schema() -> dict[str, Any]:
-    schema = ResidentRecord.model_json_schema()
+    schema = body_schema(ResidentRecord)
     schema.pop("required", None)  # every field may be left out: it keeps its stored value
+    schema["title"] = "Correction"
     return schema
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    413: {"model": ErrorBody},
-}
+#: the bodies read by hand, among the OpenAPI components (`ektp_sync.openapi.install`)
+BODY_SCHEMAS = {"ResidentRecord": body_schema(ResidentRecord), "Correction": _correction_schema()}
 
 
 def _service(request: Request) -> RecordService:
@@ -51,7 +50,7 @@ def _service(request: Request) -> RecordService:
 
 
 async def _json_body(request: Request) -> Any:
-    return parse_json(await read_limited(request, MAX_RECORD_BODY_BYTES))
+    return await read_json(request, _RECORD_BODY)
 
 
 async def _resident_from(request: Request) -> ResidentRecord:
@@ -72,20 +71,15 @@ async def _changes_from(request: Request) -> dict[str, Any]:
     "/records",
     status_code=201,
     response_model=RecordView,
-    responses=_ERRORS,
+    responses=errors(400, 409, 413, 415),
     # the body is read by hand (size cap before parsing); document it all the same
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ResidentRecord.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(ResidentRecord),
 )
 async def create_record(request: Request) -> RecordView:
     return await _service(request).record(await _resident_from(request))
 
 
-@router.get("/records/{record_id}", response_model=RecordDetail, responses=_ERRORS)
+@router.get("/records/{record_id}", response_model=RecordDetail, responses=errors(404))
 async def get_record(record_id: str, request: Request) -> RecordDetail:
     """Adds to the contract's fields `queue_position` and `printable_eta` (with its basis)."""
     return await _service(request).detail(record_id)
@@ -116,12 +110,12 @@ async def pending_uploads(
     return await _service(request).pending(limit)
 
 
-@router.post("/records/{record_id}/print", response_model=PrintResult, responses=_ERRORS)
+@router.post("/records/{record_id}/print", response_model=PrintResult, responses=errors(404, 409))
 async def print_card(record_id: str, request: Request) -> PrintResult:
     return await _service(request).print_card(record_id)
 
 
-@router.post("/records/{record_id}/retry", response_model=RecordView, responses=_ERRORS)
+@router.post("/records/{record_id}/retry", response_model=RecordView, responses=errors(404, 409))
 async def retry_record(record_id: str, request: Request) -> RecordView:
     return await _service(request).retry(record_id)
 
@@ -129,14 +123,9 @@ async def retry_record(record_id: str, request: Request) -> RecordView:
 @router.put(
     "/records/{record_id}",
     response_model=RecordView,
-    responses=_ERRORS,
+    responses=errors(400, 404, 409, 413, 415),
     summary="Correct a failed record and re-send it (an addition to the contract)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _correction_schema()}},
-        }
-    },
+    openapi_extra=json_body(ResidentRecord, "Correction"),
 )
 async def correct_record(record_id: str, request: Request) -> RecordView:
     """Fields given replace the stored ones; the record goes back to the queue under a new

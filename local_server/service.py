@@ -63,9 +63,11 @@ def decode_cursor(cursor: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidQuery("cursor is not one this node handed out", "cursor_invalid") from None
+        raise InvalidQuery(
+            "cursor", "cursor is not one this node handed out", "cursor_invalid"
+        ) from None
     if not raw.isalnum():
-        raise InvalidQuery("cursor is not one this node handed out", "cursor_invalid")
+        raise InvalidQuery("cursor", "cursor is not one this node handed out", "cursor_invalid")
     return raw
 
 

@@ -35,6 +35,7 @@ SETTINGS_ENV = "EKTP_SERVER_SETTINGS_JSON"
 SYNC = "Sync with the centre"
 DEDUP = "De-duplication"
 TLS = "TLS"
+CLIENTS = "Slow and many clients"
 
 
 class ConfigError(Exception):
@@ -119,6 +120,21 @@ class Listening(_Settings):
     tls_key: Annotated[Path | None, Cli("FILE", panel=TLS)] = Field(
         None, description="Private key (PEM) of --tls-cert."
     )
+    header_timeout_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
+        15.0,
+        gt=0,
+        description="A request's line and headers must arrive within this (a client that "
+        "drips them is cut off).",
+    )
+    keep_alive_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
+        5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    )
+    max_connections: Annotated[int, Cli("N", panel=CLIENTS)] = Field(
+        1000,
+        ge=1,
+        description="Connections held at once at most (fewer if the open-file limit is lower); "
+        "more are closed at once.",
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:
@@ -175,6 +191,12 @@ class CentralSettings(CentralStorage, Listening):
         gt=0,
         description="An unfinished resumable upload (tus) untouched this long is discarded "
         "and must start again (its Upload-Expires).",
+    )
+    max_body_bytes: Annotated[int, Cli("BYTES")] = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="An upload's body at most, sent and decompressed (413 beyond; offices "
+        "split their batch and send again).",
     )
 
     @field_validator("offices", mode="before")

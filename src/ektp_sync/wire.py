@@ -8,6 +8,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,8 +37,31 @@ from ektp_sync.domain.states import RecordState
 #: pydantic error type of oversize attachments; the servers turn it into 413 instead of 422.
 ATTACHMENTS_TOO_LARGE = "attachments_too_large"
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-OptionalText = Annotated[str | None, Field(default=None, max_length=200)]
+#: control characters (C0, DEL, C1): NUL cannot even be stored in PostgreSQL text, and none of
+#: them belongs on a card or in an address; tab and line breaks too (every field is one line)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the same rule for the OpenAPI schema (ECMA regex), so generated clients and fuzzers know it
+_NO_CONTROL_SCHEMA: dict[str, Any] = {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
+
+
+def _no_control(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise PydanticCustomError(
+            "text_control_character",
+            "text holds a control character (NUL, tab, line break, …); each field is one line",
+        )
+    return value
+
+
+def _line(max_length: int, min_length: int = 0) -> Any:
+    """A one-line text field: length bounds and no control characters."""
+    return Field(
+        min_length=min_length or None, max_length=max_length, json_schema_extra=_NO_CONTROL_SCHEMA
+    )
+
+
+Text = Annotated[str, _line(200, 1), AfterValidator(_no_control)]
+OptionalText = Annotated[str | None, _line(200), AfterValidator(_no_control)]
 
 
 def _prefixed(prefix: str, rule: str) -> str:
@@ -45,7 +69,7 @@ def _prefixed(prefix: str, rule: str) -> str:
     return rule if rule.startswith(prefix) else prefix + rule
 
 
-AttachmentName = Annotated[str, Field(min_length=1, max_length=64)]
+AttachmentName = Annotated[str, _line(64, 1), AfterValidator(_no_control)]
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -151,9 +175,9 @@ class ResidentRecord(BaseModel):
     birth_place: Text
     birth_date: dt.date
     sex: Literal["L", "P"]
-    address: Annotated[str, Field(min_length=1, max_length=500)]
-    rt: Annotated[str | None, Field(default=None, max_length=3)] = None
-    rw: Annotated[str | None, Field(default=None, max_length=3)] = None
+    address: Annotated[str, _line(500, 1), AfterValidator(_no_control)]
+    rt: Annotated[str | None, _line(3), AfterValidator(_no_control)] = None
+    rw: Annotated[str | None, _line(3), AfterValidator(_no_control)] = None
     kelurahan: OptionalText = None
     kecamatan: OptionalText = None
     religion: OptionalText = None
@@ -265,7 +289,8 @@ class ReviewRequest(BaseModel):
 
 
 class Faults(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `false` is not 0 ms, nor "5" five (a fuzzer found the lax coercions accepted)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     latency_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
@@ -451,4 +476,21 @@ class ErrorBody(BaseModel):
     """Every non-validation error of both servers: a sentence and, where useful, the rule key."""
 
     detail: str
+    rule: str | None = None
+
+
+class ValidationErrorItem(BaseModel):
+    """One failed check of a 422, in pydantic's shape (FastAPI adds `input` and `ctx` at times)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorBody(BaseModel):
+    """Every 422 of both servers: FastAPI's `detail` list, and the rule of the first failure."""
+
+    detail: list[ValidationErrorItem]
     rule: str | None = None

@@ -24,6 +24,7 @@ class Page(enum.StrEnum):
     NETSIM = "netsim"
     PERFORMANCE = "performance"
     PACKETS = "packets"
+    SECURITY = "security"
 
 
 def docs_dir() -> Path:
