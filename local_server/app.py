@@ -1,4 +1,5 @@
-"""The office node's FastAPI app: factory, lifespan (database, tables, sync worker)."""
+"""The office node's FastAPI app: factory, lifespan (database, tables, sync worker), the API,
+the operator's console at `/` and `/docs` from local assets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from ektp_sync.apidocs import install_api_docs
 from ektp_sync.config import LocalSettings
+from local_server.console.routes import install_console
 from local_server.errors_http import install_error_handlers
 from local_server.figures import Figures
 from local_server.routes import health_router, router
@@ -25,6 +28,7 @@ def create_app(settings: LocalSettings) -> FastAPI:
             worker = SyncWorker(store, settings)
             app.state.settings = settings
             app.state.worker = worker
+            app.state.search = store.search
             figures = Figures(store.figures, worker.link)
             app.state.service = RecordService(store.records, settings, worker, figures)
             await worker.start()
@@ -40,8 +44,12 @@ def create_app(settings: LocalSettings) -> FastAPI:
         title="ektp-sync office node",
         description="Records residents for e-KTP and syncs them with the centre.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets: install_api_docs
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(health_router)
+    install_api_docs(app)
+    install_console(app)
     return app

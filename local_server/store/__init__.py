@@ -4,7 +4,8 @@ No module of the node outside this package builds SQL (the revisions in `migrati
 One `NodeStore` per process holds the engine; each concern uses its own part of it: `records`
 (what the service asks for), `queue(owner)` (uploads, leased to one sync worker), `decisions`
 (the centre's answers), `figures` (what the operator's estimates read) and `outages` (the link's
-history); `tables` is the schema and `transitions` every change of a record's state. Where
+history), `search` (residents' names, for the console); `tables` is the schema and
+`transitions` every change of a record's state. Where
 SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
 """
 
@@ -19,6 +20,7 @@ from local_server.store.figures import FigureStore
 from local_server.store.outages import OutageStore
 from local_server.store.queue import Outbox
 from local_server.store.records import RecordStore
+from local_server.store.search import ResidentSearch
 from local_server.store.tables import create_tables
 
 
@@ -29,6 +31,7 @@ class NodeStore:
         self.decisions = Inbox(engine)
         self.figures = FigureStore(engine)
         self.outages = OutageStore(engine)
+        self.search = ResidentSearch(engine)
 
     @classmethod
     def open(cls, url: str) -> NodeStore:

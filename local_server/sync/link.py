@@ -26,6 +26,7 @@ from local_server.sync.health import LinkMonitor
 from local_server.sync.meters import ExchangeCounts, RoundTrips, Throughput, failure_kind
 from local_server.sync.outages import OutageLog
 from local_server.sync.policy import RetryPolicy
+from local_server.sync.series import ThroughputSeries
 from local_server.sync.sizing import BatchSizer
 from local_server.sync.stopping import StopSignal
 
@@ -45,6 +46,7 @@ class CentreLink:
     throughput: Throughput = field(default_factory=Throughput)
     outages: OutageLog = field(default_factory=OutageLog)
     counts: ExchangeCounts = field(default_factory=ExchangeCounts)
+    series: ThroughputSeries = field(default_factory=ThroughputSeries)
 
     @classmethod
     def of(
@@ -77,6 +79,7 @@ class CentreLink:
             # batches in flight share the link, this one among them
             self.sizer.observe(sent_bytes, seconds, max(1, self.in_flight))
             self.throughput.acknowledged(sent_bytes, seconds)
+            self.series.add(utcnow(), sent_bytes)
         if round_trip is not None:
             self.round_trips.observe(round_trip)
 

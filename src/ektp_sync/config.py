@@ -11,12 +11,14 @@ in Python reads the same variables itself, so flag, variable and default cannot 
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -35,6 +37,14 @@ SETTINGS_ENV = "EKTP_SERVER_SETTINGS_JSON"
 SYNC = "Sync with the centre"
 DEDUP = "De-duplication"
 TLS = "TLS"
+CONSOLE = "Operator console"
+
+
+class Language(enum.StrEnum):
+    """The operator console's languages: Bahasa Indonesia (the default) and English."""
+
+    ID = "id"
+    EN = "en"
 
 
 class ConfigError(Exception):
@@ -334,11 +344,31 @@ class LocalSettings(LocalStorage, Listening):
     breaker_probe_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
         2.0, description="Time between probes while the breaker is open."
     )
+    office_timezone: Annotated[str, Cli("ZONE", panel=CONSOLE)] = Field(
+        "Asia/Pontianak",
+        description="The office's time zone (IANA name): the console shows times in it "
+        "(Singkawang: Asia/Pontianak, WIB).",
+    )
+    console_language: Annotated[Language, Cli("LANG", panel=CONSOLE)] = Field(
+        Language.ID, description="The console's language until an operator picks one: id or en."
+    )
     shutdown_grace_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
         5.0,
         description="On SIGTERM, uploads still travelling may finish this long; then their "
         "batches are released.",
     )
+
+    @field_validator("office_timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"--office-timezone {zone!r} is not a time zone this machine knows "
+                "(an IANA name such as Asia/Pontianak, Asia/Makassar, Asia/Jayapura)"
+            ) from None
+        return zone
 
     @field_validator("central_url")
     @classmethod

@@ -1,0 +1,205 @@
+"""The operator's console in a real browser (Debian's chromium, Playwright) against real servers:
+log in, the overview's counts are /status's, find a resident by NIK and read the estimate,
+correct a failed record, print an approved one as supervisor and be refused as clerk, the link
+page after an outage, /docs with no internet. The README's screenshots are written here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from ektp_sync.domain.nik import make_nik
+from ektp_sync.synth import generate
+from ektp_sync.testing import FAST_RETRY, CentreAdmin, OfficeClient, WanLink, eventually
+
+from .conftest import SCREENSHOTS, VIEWPORT
+from .operators import CLERK, SUPERVISOR, with_operators
+
+pytestmark = pytest.mark.integration
+
+#: the office's clock a day ahead of the centre's (POSIX TZ strings, no tz database needed): a
+#: birth date typed as "today" at the office is in the future at the centre, which refuses it
+OFFICE_TZ = "AHEAD-14"
+CENTRE_TZ = "BEHIND+12"
+
+
+def office_today() -> dt.date:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=14)).date()
+
+
+async def new_page(browser: Any, base: str) -> Any:
+    # the deployment's CA is a throwaway one chromium does not trust: loopback only
+    context = await browser.new_context(
+        base_url=base, ignore_https_errors=True, viewport=VIEWPORT, locale="id-ID"
+    )
+    return await context.new_page()
+
+
+async def log_in(page: Any, token: str) -> None:
+    await page.goto("/")
+    assert urlsplit(page.url).path == "/masuk"  # no session: the login form
+    await page.fill("input[name=token]", token)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(re.compile(r".*/$"))
+
+
+async def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def cell(page: Any, selector: str) -> int:
+    return int((await page.inner_text(selector)).strip())
+
+
+async def test_supervisor_overview_search_correct_and_print(ektp_deployment, browser) -> None:
+    d = await ektp_deployment(start=False, local_env=with_operators({**FAST_RETRY, "TZ": OFFICE_TZ}))
+    d.central.env["TZ"] = CENTRE_TZ
+    await d.start()
+    people = [r.record for r in generate(12, seed=31) if r.phase == 1][:4]
+    async with OfficeClient.of(d) as office, CentreAdmin.of(d) as admin:
+        ok = [await office.record(p) for p in people[:3]]
+        # one record the centre refuses: the birth date typed as the office's today
+        broken = people[3]
+        serial, sex = int(broken["nik"][12:]), broken["sex"]
+        region, district = broken["nik"][:4], broken["nik"][4:6]
+        typo = office_today()
+        failed_id = await office.record(
+            dict(broken, birth_date=typo.isoformat(), nik=make_nik(region, district, typo, sex, serial))
+        )
+        await eventually(lambda: office.all_in(ok, {"approved"}), timeout=60)
+        await eventually(lambda: office.all_in([failed_id], {"failed"}), timeout=60)
+
+        page = await new_page(browser, d.local_url())
+        await log_in(page, SUPERVISOR.token)
+
+        # the overview: counts per state and what needs action are /status's
+        status = await office.status()
+        await page.goto("/")
+        for state, count in status["counts"].items():
+            assert await cell(page, f"#counts tr[data-state={state}] td") == count, state
+        assert await cell(page, "#needs tr[data-need=failed] td") == 1
+        assert await cell(page, "#needs tr[data-need=approved_not_printed] td") == 3
+        assert "Ringkasan" in await page.inner_text("h1")  # Bahasa Indonesia by default
+        await shot(page, "ringkasan")
+
+        # find a resident by NIK while the centre is slow to decide: the estimate and its basis
+        await admin.faults(processing_delay_ms=20_000)
+        fresh = [r.record for r in generate(30, seed=32) if r.phase == 1][0]
+        waiting_id = await office.record(fresh)
+        await eventually(lambda: office.all_in([waiting_id], {"awaiting_decision"}), timeout=30)
+        await page.goto("/cari")
+        await page.fill("input[name=q]", fresh["nik"])
+        await page.click("form.search button")
+        await page.wait_for_url(f"**/penduduk/{waiting_id}")
+        api = await office.get(waiting_id)
+        assert api["printable_eta"] is not None
+        eta_text = await page.inner_text("#printable-eta")
+        assert "WIB" in eta_text
+        basis = await page.inner_text("#eta-basis")
+        assert "Asumsi" in basis and "median" in basis
+        assert fresh["full_name"] in await page.inner_text("h1")
+        await shot(page, "cari-penduduk")
+        await admin.faults(processing_delay_ms=0)
+
+        # correct the failed record on "Perlu tindakan": the true birth date and its NIK
+        await page.goto("/tindakan")
+        row = page.locator(f"#failed tr[data-record='{failed_id}']")
+        assert "birth_date_future" in await row.inner_text()
+        await shot(page, "perlu-tindakan")
+        await row.locator("summary").click()
+        true_birth = broken["birth_date"]
+        await row.locator("input[name=birth_date]").fill(true_birth)
+        await row.locator("input[name=nik]").fill(broken["nik"])
+        await row.locator("button[data-action=koreksi]").click()
+        await page.wait_for_selector("#notice.good")
+        await eventually(lambda: office.all_in([failed_id], {"approved"}), timeout=60)
+        corrected = await office.get(failed_id)
+        assert corrected["nik"] == broken["nik"]
+        assert corrected["history"][0]["changed_fields"] == ["birth_date", "nik"]
+
+        # print an approved card from its page
+        await page.goto(f"/penduduk/{ok[1]}")
+        await page.click("button[data-action=cetak]")
+        await page.wait_for_selector("#notice.good")
+        assert (await office.get(ok[1]))["state"] == "printed"
+        assert await page.get_attribute("#state", "data-state") == "printed"
+
+        # English on request, times still in the office's zone
+        await page.click("text=English")
+        await page.wait_for_selector("text=The card was printed")
+        assert "WIB" in await page.inner_text("#timeline")
+
+
+async def test_clerk_sees_but_may_not_act(ektp_deployment, browser) -> None:
+    d = await ektp_deployment(local_env=with_operators(FAST_RETRY))
+    person = next(r.record for r in generate(5, seed=33) if r.phase == 1)
+    async with OfficeClient.of(d) as office:
+        record_id = await office.record(person)
+        await eventually(lambda: office.all_in([record_id], {"approved"}), timeout=60)
+        page = await new_page(browser, d.local_url())
+        await log_in(page, CLERK.token)
+        await page.goto(f"/penduduk/{record_id}")
+        assert await page.locator("button[data-action=cetak]").count() == 0  # hidden
+        # and refused when posted all the same (with the clerk's own valid form token)
+        csrf = await page.get_attribute("input[name=csrf]", "value")
+        answer = await page.request.post(f"/penduduk/{record_id}/cetak", form={"csrf": csrf})
+        assert answer.status == 403
+        assert (await office.get(record_id))["state"] == "approved"
+        # a form without this session's token is refused too (CSRF), even a supervisor's
+        page2 = await new_page(browser, d.local_url())
+        await log_in(page2, SUPERVISOR.token)
+        forged = await page2.request.post(f"/penduduk/{record_id}/cetak", form={"csrf": "x"})
+        assert forged.status == 403
+        assert (await office.get(record_id))["state"] == "approved"
+        # the cookie is HttpOnly and SameSite=Strict
+        cookies = await page.context.cookies()
+        session = next(c for c in cookies if c["name"] == "ektp_console")
+        assert session["httpOnly"] and session["sameSite"] == "Strict" and session["secure"]
+
+
+async def test_link_page_after_an_outage_and_docs_offline(ektp_deployment, browser) -> None:
+    d = await ektp_deployment(link=True, local_env=with_operators(FAST_RETRY))
+    people = [r.record for r in generate(20, seed=34) if r.phase == 1][:6]
+    async with OfficeClient.of(d) as office, WanLink.of(d) as link:
+        first = [await office.record(p) for p in people[:3]]
+        await eventually(lambda: office.all_in(first, {"approved"}), timeout=60)
+        await link.down()
+
+        async def outage_open() -> bool:
+            return (await office.status())["link"]["up"] is False
+
+        await eventually(outage_open, timeout=30)
+        later = [await office.record(p) for p in people[3:]]
+        await link.up()
+        await eventually(lambda: office.all_in(later, {"approved"}), timeout=60)
+        status = await office.status()
+        [outage] = status["link_history"]
+        assert outage["end"] is not None
+
+        page = await new_page(browser, d.local_url())
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda r: outside.append(r.url)
+            if urlsplit(r.url).hostname not in ("127.0.0.1", "localhost")
+            else None,
+        )
+        await log_in(page, SUPERVISOR.token)
+        await page.goto("/jaringan")
+        rows = page.locator("#outages-today tr.outage")
+        assert await rows.count() == 1
+        assert "dtk" in await rows.first.inner_text()  # its duration, in Indonesian units
+        assert "1 kali putus" in await page.inner_text("#uptime")
+        assert await page.locator("#throughput rect.bar").count() == 60
+        await shot(page, "jaringan")
+
+        # /docs renders from the node's own files: nothing is fetched from outside
+        await page.goto("/docs")
+        await page.wait_for_selector(".swagger-ui .information-container", timeout=20_000)
+        assert "office node" in await page.inner_text(".swagger-ui .title")
+        assert outside == []
