@@ -1,4 +1,7 @@
-"""The office node's FastAPI app: factory, lifespan (database, tables, sync worker)."""
+"""The office node's FastAPI app: factory, lifespan (database, tables, sync worker).
+
+On `app.state`: `settings`, `worker`, `service`, `operators` (the `auth.OperatorDirectory`)
+and `audit_trail` (the store's `AuditTrail`), all set when the lifespan starts."""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ektp_sync.config import LocalSettings
+from local_server.auth import OperatorDirectory
 from local_server.errors_http import install_error_handlers
 from local_server.figures import Figures
+from local_server.guards import HostGuard, allowed_hosts
 from local_server.routes import health_router, router
 from local_server.service import RecordService
 from local_server.store import NodeStore
@@ -24,6 +29,8 @@ def create_app(settings: LocalSettings) -> FastAPI:
             await store.migrate()
             worker = SyncWorker(store, settings)
             app.state.settings = settings
+            app.state.operators = OperatorDirectory.from_settings(settings)
+            app.state.audit_trail = store.audit
             app.state.worker = worker
             figures = Figures(store.figures, worker.link)
             app.state.service = RecordService(store.records, settings, worker, figures)
@@ -42,6 +49,7 @@ def create_app(settings: LocalSettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(HostGuard, allowed=allowed_hosts(settings.host, settings.allowed_hosts))
     app.include_router(router)
     app.include_router(health_router)
     return app

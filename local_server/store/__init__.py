@@ -3,9 +3,9 @@
 No module of the node outside this package builds SQL (the revisions in `migrations/` aside).
 One `NodeStore` per process holds the engine; each concern uses its own part of it: `records`
 (what the service asks for), `queue(owner)` (uploads, leased to one sync worker), `decisions`
-(the centre's answers), `figures` (what the operator's estimates read) and `outages` (the link's
-history); `tables` is the schema and `transitions` every change of a record's state. Where
-SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
+(the centre's answers), `figures` (what the operator's estimates read), `outages` (the link's
+history) and `audit` (what operators did); `tables` is the schema and `transitions` every
+change of a record's state. Where SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.migrations import Upgrade
 from ektp_sync.storage import create_engine
+from local_server.store.audit import AuditTrail
 from local_server.store.decisions import Inbox
 from local_server.store.figures import FigureStore
 from local_server.store.outages import OutageStore
@@ -29,6 +30,7 @@ class NodeStore:
         self.decisions = Inbox(engine)
         self.figures = FigureStore(engine)
         self.outages = OutageStore(engine)
+        self.audit = AuditTrail(engine)
 
     @classmethod
     def open(cls, url: str) -> NodeStore:
