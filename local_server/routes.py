@@ -1,10 +1,12 @@
-"""HTTP routes of the office node (prefix /api/v1): the contract's and PUT /records/{id}."""
+"""HTTP routes of the office node (prefix /api/v1): the contract's, PUT /records/{id} and the
+audit trail. Every route of `router` needs an operator's token; print, retry and correct a
+supervisor's. `health_router` (/healthz, /metrics) answers anyone."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from ektp_sync.body import body_validation_error, parse_json, read_limited
@@ -20,12 +22,16 @@ from ektp_sync.wire import (
     ResidentRecord,
 )
 from local_server import metrics
+from local_server.audit import AuditPage, trail_of
+from local_server.auth import CurrentOperator, Supervisor, current_operator
+from local_server.errors import InvalidQuery
+from local_server.guards import require_json
 from local_server.service import RecordService
 
 #: a record is at most 2 MiB of attachments (decoded), i.e. ~2.7 MiB as base64, plus text
 MAX_RECORD_BODY_BYTES = 4 * 1024 * 1024
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_operator)])
 health_router = APIRouter()
 
 #: a correction: any top-level fields of a record, checked once merged with the stored ones
@@ -39,6 +45,8 @@ def _correction_schema() -> dict[str, Any]:
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
     413: {"model": ErrorBody},
@@ -51,6 +59,7 @@ def _service(request: Request) -> RecordService:
 
 
 async def _json_body(request: Request) -> Any:
+    require_json(request)
     return parse_json(await read_limited(request, MAX_RECORD_BODY_BYTES))
 
 
@@ -117,13 +126,13 @@ async def pending_uploads(
 
 
 @router.post("/records/{record_id}/print", response_model=PrintResult, responses=_ERRORS)
-async def print_card(record_id: str, request: Request) -> PrintResult:
-    return await _service(request).print_card(record_id)
+async def print_card(record_id: str, request: Request, operator: Supervisor) -> PrintResult:
+    return await _service(request).print_card(record_id, operator)
 
 
 @router.post("/records/{record_id}/retry", response_model=RecordView, responses=_ERRORS)
-async def retry_record(record_id: str, request: Request) -> RecordView:
-    return await _service(request).retry(record_id)
+async def retry_record(record_id: str, request: Request, operator: Supervisor) -> RecordView:
+    return await _service(request).retry(record_id, operator)
 
 
 @router.put(
@@ -138,13 +147,32 @@ async def retry_record(record_id: str, request: Request) -> RecordView:
         }
     },
 )
-async def correct_record(record_id: str, request: Request) -> RecordView:
+async def correct_record(record_id: str, request: Request, operator: Supervisor) -> RecordView:
     """Fields given replace the stored ones; the record goes back to the queue under a new
     submission_id, and the spent one is kept in `history`. 409 unless the record is `failed`."""
-    return await _service(request).correct(record_id, await _changes_from(request))
+    return await _service(request).correct(record_id, await _changes_from(request), operator)
 
 
-@router.get("/healthz")
+@router.get("/audit", response_model=AuditPage, responses=_ERRORS)
+async def audit_trail(
+    request: Request,
+    _operator: CurrentOperator,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, Query(max_length=20)] = None,
+    record_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> AuditPage:
+    """What operators did (print, retry, correct), newest first; read-only: no route edits or
+    deletes an entry. `after`: the `next_cursor` of the previous page."""
+    before = None
+    if after is not None:
+        if not after.isdigit() or len(after) > 18:
+            raise InvalidQuery("cursor is not one this node handed out", "cursor_invalid")
+        before = int(after)
+    entries, more = await trail_of(request).page(limit, before, record_id)
+    return AuditPage(entries=entries, next_cursor=str(entries[-1].id) if more else None)
+
+
+@health_router.get("/api/v1/healthz")
 @health_router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ektp_sync.body import body_validation_error
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
+from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
 from ektp_sync.signing import load_public_key, verify
 from ektp_sync.storage import utcnow
@@ -161,7 +162,7 @@ class RecordService:
             ]
         )
 
-    async def print_card(self, record_id: str) -> PrintResult:
+    async def print_card(self, record_id: str, by: Operator) -> PrintResult:
         """Allow printing only with an approval whose signature is the centre's."""
         view = await self.get(record_id)
         authorisation = self._printable(view)
@@ -177,7 +178,7 @@ class RecordService:
                 "signature_invalid",
             )
         now = utcnow()
-        if not await self._store.mark_printed(record_id, now):
+        if not await self._store.mark_printed(record_id, now, by):
             # printed by a concurrent request in between
             raise RecordConflict(
                 "the card for this record has already been printed", "already_printed"
@@ -218,11 +219,11 @@ class RecordService:
             )
         return authorisation
 
-    async def retry(self, record_id: str) -> RecordView:
+    async def retry(self, record_id: str, by: Operator) -> RecordView:
         """Put a failed record back in the queue as it is, under a fresh submission id."""
-        return await self._resend(record_id, "retry")
+        return await self._resend(record_id, "retry", by=by)
 
-    async def correct(self, record_id: str, changes: dict[str, Any]) -> RecordView:
+    async def correct(self, record_id: str, changes: dict[str, Any], by: Operator) -> RecordView:
         """Fix a failed record and re-send it under a fresh submission id (PUT /records/{id}).
 
         Fields in `changes` replace the stored ones (top level: `biometrics` as a whole); the
@@ -243,6 +244,7 @@ class RecordService:
             corrected=corrected,
             changed=changed_fields(stored.payload, corrected),
             expected_submission_id=stored.submission_id,
+            by=by,
         )
 
     async def _resend(
@@ -250,6 +252,7 @@ class RecordService:
         record_id: str,
         action: Action,
         *,
+        by: Operator,
         corrected: ResidentRecord | None = None,
         changed: list[str] | None = None,
         expected_submission_id: str | None = None,
@@ -262,6 +265,7 @@ class RecordService:
             corrected=corrected,
             changed=changed or (),
             expected_submission_id=expected_submission_id,
+            by=by,
         )
         if not done:
             view = await self.get(record_id)  # RecordNotFound if unknown

@@ -24,8 +24,10 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ektp_sync.domain.decisions import Thresholds
+from ektp_sync.domain.operators import Grant, GrantError, parse_grant
 from ektp_sync.logs import LogFormat
 from ektp_sync.sealing import DataKey
+from ektp_sync.signing import KeyFormatError, public_key_b64_of
 from ektp_sync.storage import sqlite_url
 
 ENV_PREFIX = "EKTP_"
@@ -38,6 +40,7 @@ SYNC = "Sync with the centre"
 DEDUP = "De-duplication"
 TLS = "TLS"
 CONSOLE = "Operator console"
+ACCESS = "Operators and access"
 
 
 class Language(enum.StrEnum):
@@ -292,10 +295,32 @@ class LocalSettings(LocalStorage, Listening):
         description="Accept an http:// --central-url that is not loopback (the office key and "
         "the records would cross the network readable; only behind a VPN or TLS tunnel).",
     )
-    central_public_key: Annotated[str | None, Cli("BASE64", panel=SYNC)] = Field(
+    central_public_key: Annotated[str | None, Cli("BASE64|@FILE", panel=SYNC)] = Field(
         None,
-        description="The centre's Ed25519 public key; if unset it is pinned from the centre's "
-        "/keys on first contact.",
+        description="The centre's Ed25519 public key (base64 of its 32 bytes, or @FILE: a file "
+        "holding that or a PEM public key); every decision and print authorisation must verify "
+        "with it. Required, unless --trust-first-key.",
+    )
+    trust_first_key: Annotated[bool, Cli("", panel=SYNC)] = Field(
+        False,
+        description="Development only: pin the key the first centre met offers (logged at "
+        "WARNING with its fingerprint) and keep it; a centre offering another is refused.",
+    )
+    operators: Annotated[dict[str, str], NoDecode, Cli("NAME=TOKEN:ROLE", flag="--operator")] = (
+        Field(
+            default_factory=dict,
+            validation_alias=AliasChoices("EKTP_OPERATOR", "operators"),
+            description="An operator of the node, their bearer token (16+ characters) and role "
+            "(clerk or supervisor); repeat the flag (the variable takes space-separated "
+            "entries). None: one supervisor token is made in <data-dir>/operator-token (0600).",
+        )
+    )
+    allowed_hosts: Annotated[list[str], NoDecode, Cli("HOST", flag="--allowed-host")] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("EKTP_ALLOWED_HOST", "allowed_hosts"),
+        description="A Host name the node answers to, besides localhost, 127.0.0.1, ::1 and "
+        "--host (a page of another site that rebinds its name to this node is refused); "
+        "repeat the flag (the variable takes space-separated names).",
     )
     batch_size: Annotated[int, Cli("N", panel=SYNC)] = Field(
         500, ge=1, description="Records per upload at most (fewer when the link is slow)."
@@ -370,6 +395,28 @@ class LocalSettings(LocalStorage, Listening):
             ) from None
         return zone
 
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _operator_entries(cls, value: Any) -> Any:
+        """NAME=TOKEN:ROLE entries (the flag's list, the variable's space-separated text) →
+        name → "TOKEN:ROLE", each checked (the message never echoes a token)."""
+        if isinstance(value, str):
+            value = value.split()
+        if isinstance(value, list | tuple):
+            value = dict(str(entry).partition("=")[::2] for entry in value)
+        if isinstance(value, dict):
+            for name, rest in value.items():
+                try:
+                    parse_grant(f"{name}={rest}")
+                except GrantError as exc:
+                    raise ConfigError(f"--operator: {exc}") from None
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
+
     @field_validator("central_url")
     @classmethod
     def _no_trailing_slash(cls, url: str) -> str:
@@ -392,8 +439,43 @@ class LocalSettings(LocalStorage, Listening):
         _check_files(("--central-ca", self.central_ca))
         return self
 
+    @model_validator(mode="after")
+    def _centre_key_pinned(self) -> Self:
+        """The centre's key is given, not discovered: a node that took whatever key the first
+        centre it met offered would print cards a fake centre approved."""
+        if self.central_public_key is None:
+            if not self.trust_first_key:
+                raise ConfigError(
+                    "--central-public-key is required: give the centre's public key (base64, "
+                    "or @FILE; the centre writes it to central_signing_key.pub in its data dir), "
+                    "or --trust-first-key for development only"
+                )
+            return self
+        self.central_public_key = read_public_key(self.central_public_key)
+        return self
+
+    @property
+    def grants(self) -> list[Grant]:
+        """The operators configured (none: the node makes its own supervisor token)."""
+        return [parse_grant(f"{name}={rest}") for name, rest in self.operators.items()]
+
     @property
     def decisions_wait(self) -> float:
         """The long poll's hold, at most half the request timeout, so that a held poll is
         never taken for a dead link."""
         return max(0.0, min(self.decisions_wait_seconds, self.request_timeout / 2))
+
+
+def read_public_key(value: str) -> str:
+    """The base64 of an Ed25519 public key given as base64 or @FILE (base64 text or PEM)."""
+    text, source = value, "--central-public-key"
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            text, source = path.read_text(encoding="ascii"), f"--central-public-key {value}"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--central-public-key {value}: cannot read it ({exc})") from None
+    try:
+        return public_key_b64_of(text)
+    except KeyFormatError as exc:
+        raise ConfigError(f"{source}: {exc}") from None

@@ -159,6 +159,19 @@ class Decision(BaseModel):
     status: DecisionStatus
     reason: DecisionReason
     authorisation: Authorisation | None = None
+    signature: str | None = Field(
+        None,
+        description="Ed25519 by the centre (standard base64) over the canonical JSON of the "
+        "other fields but `authorisation`; the node applies no decision without a valid one",
+    )
+
+    def signed_fields(self) -> dict[str, str]:
+        return {
+            "submission_id": self.submission_id,
+            "nik": self.nik,
+            "status": self.status.value,
+            "reason": self.reason.value,
+        }
 
 
 class DecisionsPage(BaseModel):
