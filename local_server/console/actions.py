@@ -62,7 +62,7 @@ async def print_card(request: Request, desk: SignedIn, record_id: str) -> Respon
     await acting(request, desk, supervisor=True)
     t = translator(request)
     try:
-        result = await _service(request).print_card(record_id)
+        result = await _service(request).print_card(record_id, desk.operator)
     except RecordRefused as refusal:
         return await _refused(request, desk, record_id, refusal)
     return await record_page(
@@ -74,10 +74,10 @@ async def print_card(request: Request, desk: SignedIn, record_id: str) -> Respon
 async def retry(request: Request, desk: SignedIn, record_id: str) -> Response:
     await acting(request, desk, supervisor=True)
     try:
-        await _service(request).retry(record_id)
+        await _service(request).retry(record_id, desk.operator)
     except RecordRefused as refusal:
         return await _refused(request, desk, record_id, refusal)
-    return await record_page(request, desk, record_id, translator(request)("act.retried"), "good")
+    return _done(record_id, "ulang")
 
 
 @router.post("/penduduk/{record_id}/koreksi", response_class=HTMLResponse)
@@ -92,7 +92,7 @@ async def correct(request: Request, desk: SignedIn, record_id: str) -> Response:
         if name in form and form[name].strip() != str(stored.get(name) or "")
     }
     try:
-        await _service(request).correct(record_id, changes)
+        await _service(request).correct(record_id, changes, desk.operator)
     except InvalidBody as invalid:
         rules = "; ".join(f"{e.get('type')}: {e.get('msg')}" for e in invalid.errors)
         t = translator(request)
@@ -101,6 +101,11 @@ async def correct(request: Request, desk: SignedIn, record_id: str) -> Response:
     except RecordRefused as refusal:
         return await _refused(request, desk, record_id, refusal)
     return await record_page(request, desk, record_id, translator(request)("act.corrected"), "good")
+
+
+def _done(record_id: str, action: str) -> Response:
+    """After an action, the record's page (a reload shows it again, it does not act again)."""
+    return RedirectResponse(f"/penduduk/{record_id}?selesai={action}", status_code=303)
 
 
 async def _refused(

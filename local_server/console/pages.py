@@ -80,9 +80,18 @@ async def find(
     return page(request, "search.html", desk=desk, q=query, found=found, short=short)
 
 
+#: the notice of each action done, by the `selesai` query of the page it leads to
+DONE = {"cetak": "act.printed", "ulang": "act.retried", "koreksi": "act.corrected"}
+
+
 @router.get("/penduduk/{record_id}", response_class=HTMLResponse)
-async def resident(request: Request, desk: SignedIn, record_id: str) -> Response:
-    return await record_page(request, desk, record_id)
+async def resident(
+    request: Request,
+    desk: SignedIn,
+    record_id: str,
+    selesai: Annotated[str | None, Query(pattern="^(cetak|ulang|koreksi)$")] = None,
+) -> Response:
+    return await record_page(request, desk, record_id, done=selesai)
 
 
 async def record_page(
@@ -92,9 +101,10 @@ async def record_page(
     notice: str | None = None,
     tone: str = "",
     status_code: int = 200,
+    done: str | None = None,
 ) -> Response:
-    """A resident's record: timeline, place in the queue, estimate, actions (also the answer of
-    an action, with its `notice`)."""
+    """A resident's record: timeline, place in the queue, estimate, actions; with the `notice`
+    of an action refused, or of the action `done`."""
     service = _service(request)
     try:
         record = await service.detail(record_id)
@@ -102,6 +112,10 @@ async def record_page(
         return page(request, "missing.html", status_code=404, desk=desk)
     f = formats_of(request)
     t = translator(request)
+    if done is not None:
+        authorisation = record.decision.authorisation if record.decision else None
+        notice = t(DONE[done], no=authorisation.approval_no if authorisation else "–")
+        tone = "good"
     residents = await _search(request).residents([record_id])
     status = await service.status()
     return page(
@@ -117,6 +131,7 @@ async def record_page(
         fields=views.CORRECTABLE,
         notice=notice,
         tone=tone,
+        here=f"/penduduk/{record_id}",
     )
 
 

@@ -17,7 +17,7 @@ from ektp_sync.synth import generate
 from ektp_sync.testing import FAST_RETRY, CentreAdmin, OfficeClient, WanLink, eventually
 
 from .conftest import SCREENSHOTS, VIEWPORT
-from .operators import CLERK, SUPERVISOR, with_operators
+from .operators import CLERK, SUPERVISOR, as_supervisor, with_operators
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ async def test_supervisor_overview_search_correct_and_print(ektp_deployment, bro
     d.central.env["TZ"] = CENTRE_TZ
     await d.start()
     people = [r.record for r in generate(12, seed=31) if r.phase == 1][:4]
-    async with OfficeClient.of(d) as office, CentreAdmin.of(d) as admin:
+    async with as_supervisor(OfficeClient.of(d)) as office, CentreAdmin.of(d) as admin:
         ok = [await office.record(p) for p in people[:3]]
         # one record the centre refuses: the birth date typed as the office's today
         broken = people[3]
@@ -138,7 +138,7 @@ async def test_supervisor_overview_search_correct_and_print(ektp_deployment, bro
 async def test_clerk_sees_but_may_not_act(ektp_deployment, browser) -> None:
     d = await ektp_deployment(local_env=with_operators(FAST_RETRY))
     person = next(r.record for r in generate(5, seed=33) if r.phase == 1)
-    async with OfficeClient.of(d) as office:
+    async with as_supervisor(OfficeClient.of(d)) as office:
         record_id = await office.record(person)
         await eventually(lambda: office.all_in([record_id], {"approved"}), timeout=60)
         page = await new_page(browser, d.local_url())
@@ -165,7 +165,7 @@ async def test_clerk_sees_but_may_not_act(ektp_deployment, browser) -> None:
 async def test_link_page_after_an_outage_and_docs_offline(ektp_deployment, browser) -> None:
     d = await ektp_deployment(link=True, local_env=with_operators(FAST_RETRY))
     people = [r.record for r in generate(20, seed=34) if r.phase == 1][:6]
-    async with OfficeClient.of(d) as office, WanLink.of(d) as link:
+    async with as_supervisor(OfficeClient.of(d)) as office, WanLink.of(d) as link:
         first = [await office.record(p) for p in people[:3]]
         await eventually(lambda: office.all_in(first, {"approved"}), timeout=60)
         await link.down()
