@@ -90,4 +90,4 @@ class Formats:
         return f"{self.number(ms / 1000, 1)} {_UNITS[self.language]['s']}"
 
     def percent(self, fraction: float) -> str:
-        return f"{self.number(100 * fraction, 1)} %"
+        return f"{self.number(100 * fraction, 2)} %"

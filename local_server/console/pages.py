@@ -56,7 +56,7 @@ async def overview(request: Request, desk: SignedIn) -> Response:
         refresh=REFRESH_SECONDS,
         states=list(RecordState),
         backlog_eta=views.backlog_eta(status, t, formats_of(request)),
-        link_state=views.link_state(status, t),
+        link_state=views.link_state(status, t, formats_of(request)),
     )
 
 
@@ -173,7 +173,7 @@ async def link(
         chart=throughput_chart(rates, now, width, f),
         span=span,
         bar=f.duration(width.total_seconds() / bars),
-        link_state=views.link_state(status, translator(request)),
+        link_state=views.link_state(status, translator(request), f),
     )
 
 

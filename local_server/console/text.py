@@ -68,8 +68,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "link.down": ("putus", "down"),
     "link.unknown": ("belum diketahui", "not known yet"),
     "link.breaker_open": (
-        "pemutus terbuka: satu percobaan tiap {s} detik",
-        "breaker open: one probe every {s} s",
+        "pemutus terbuka, percobaan berikut dalam {d}",
+        "breaker open, next probe in {d}",
     ),
     "link.rate": ("Kecepatan terukur", "Measured rate"),
     "link.rtt": ("Waktu pulang-pergi", "Round trip"),

@@ -89,8 +89,10 @@ def estimate(record: RecordDetail, t: Translate, f: Formats) -> Estimate:
     if record.state is S.APPROVED:
         return Estimate(f.when(eta), t("rec.eta_approved", when=f.when(eta)))
     left = (eta - utcnow()).total_seconds()
-    when = t("rec.eta_at", when=f.when(eta), d=f.duration(left)) if left >= 60 else t(
-        "rec.eta_soon", when=f.when(eta)
+    when = (
+        t("rec.eta_at", when=f.when(eta), d=f.duration(left))
+        if left >= 60
+        else t("rec.eta_soon", when=f.when(eta))
     )
     decision = f.duration(basis.decision_seconds)
     if record.state is S.AWAITING_DECISION:
@@ -121,7 +123,7 @@ def backlog_eta(status: NodeStatus, t: Translate, f: Formats) -> str:
     return t("ov.eta_down") if status.link.up is False else t("ov.eta_unknown")
 
 
-def link_state(status: NodeStatus, t: Translate) -> tuple[str, str]:
+def link_state(status: NodeStatus, t: Translate, f: Formats) -> tuple[str, str]:
     """(words, tone) of the link: up, down, not known yet; with the breaker when it is open."""
     if status.link.up is False:
         words, tone = t("link.down"), "bad"
@@ -130,8 +132,7 @@ def link_state(status: NodeStatus, t: Translate) -> tuple[str, str]:
     else:
         words, tone = t("link.unknown"), ""
     if status.central.breaker != "closed":
-        probe = status.central.next_probe_in_seconds
-        words += " · " + t("link.breaker_open", s=f"{probe:.0f}" if probe is not None else "–")
+        words += " · " + t("link.breaker_open", d=f.duration(status.central.next_probe_in_seconds))
         tone = "bad"
     return words, tone
 

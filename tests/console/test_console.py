@@ -57,7 +57,8 @@ async def cell(page: Any, selector: str) -> int:
 
 
 async def test_supervisor_overview_search_correct_and_print(ektp_deployment, browser) -> None:
-    d = await ektp_deployment(start=False, local_env=with_operators({**FAST_RETRY, "TZ": OFFICE_TZ}))
+    env = with_operators({**FAST_RETRY, "TZ": OFFICE_TZ})
+    d = await ektp_deployment(start=False, local_env=env)
     d.central.env["TZ"] = CENTRE_TZ
     await d.start()
     people = [r.record for r in generate(12, seed=31) if r.phase == 1][:4]
@@ -68,9 +69,8 @@ async def test_supervisor_overview_search_correct_and_print(ektp_deployment, bro
         serial, sex = int(broken["nik"][12:]), broken["sex"]
         region, district = broken["nik"][:4], broken["nik"][4:6]
         typo = office_today()
-        failed_id = await office.record(
-            dict(broken, birth_date=typo.isoformat(), nik=make_nik(region, district, typo, sex, serial))
-        )
+        typed = make_nik(region, district, typo, sex, serial)
+        failed_id = await office.record(dict(broken, birth_date=typo.isoformat(), nik=typed))
         await eventually(lambda: office.all_in(ok, {"approved"}), timeout=60)
         await eventually(lambda: office.all_in([failed_id], {"failed"}), timeout=60)
 
@@ -89,7 +89,7 @@ async def test_supervisor_overview_search_correct_and_print(ektp_deployment, bro
 
         # find a resident by NIK while the centre is slow to decide: the estimate and its basis
         await admin.faults(processing_delay_ms=20_000)
-        fresh = [r.record for r in generate(30, seed=32) if r.phase == 1][0]
+        fresh = next(r.record for r in generate(30, seed=32) if r.phase == 1)
         waiting_id = await office.record(fresh)
         await eventually(lambda: office.all_in([waiting_id], {"awaiting_decision"}), timeout=30)
         await page.goto("/cari")
@@ -175,21 +175,31 @@ async def test_link_page_after_an_outage_and_docs_offline(ektp_deployment, brows
 
         await eventually(outage_open, timeout=30)
         later = [await office.record(p) for p in people[3:]]
+
+        page = await new_page(browser, d.local_url())
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                outside.append(r.url)
+                if urlsplit(r.url).hostname not in ("127.0.0.1", "localhost")
+                else None
+            ),
+        )
+        await log_in(page, SUPERVISOR.token)
+        # the overview during the outage: the link down, the backlog held, no estimate
+        await page.goto("/")
+        assert (await page.inner_text("#link-state")).startswith("putus")
+        assert await cell(page, "#pending") == len(later)
+        assert "sambungan ke pusat putus" in await page.inner_text("#eta")
+        await shot(page, "ringkasan-putus")
+
         await link.up()
         await eventually(lambda: office.all_in(later, {"approved"}), timeout=60)
         status = await office.status()
         [outage] = status["link_history"]
         assert outage["end"] is not None
 
-        page = await new_page(browser, d.local_url())
-        outside: list[str] = []
-        page.on(
-            "request",
-            lambda r: outside.append(r.url)
-            if urlsplit(r.url).hostname not in ("127.0.0.1", "localhost")
-            else None,
-        )
-        await log_in(page, SUPERVISOR.token)
         await page.goto("/jaringan")
         rows = page.locator("#outages-today tr.outage")
         assert await rows.count() == 1
