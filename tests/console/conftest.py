@@ -19,8 +19,9 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("EKTP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-#: where the tests write the README's screenshots
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: where the tests write the README's screenshots: `EKTP_SCREENSHOTS=docs/screenshots` refreshes
+#: them; otherwise they go to the test's temporary directory (a test run leaves the tree clean)
+SCREENSHOTS_ENV = "EKTP_SCREENSHOTS"
 #: the width of an old office PC's screen
 VIEWPORT = {"width": 1024, "height": 768}
 
@@ -33,6 +34,15 @@ def _missing() -> str | None:
     except ImportError:
         return "the playwright package is not installed: pip install -e '.[dev]'"
     return None
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """The directory the screenshots of this test go to."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    directory = Path(chosen) if chosen else tmp_path / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +17,7 @@ from ektp_sync.domain.nik import make_nik
 from ektp_sync.synth import generate
 from ektp_sync.testing import FAST_RETRY, CentreAdmin, OfficeClient, WanLink, eventually
 
-from .conftest import SCREENSHOTS, VIEWPORT
+from .conftest import VIEWPORT
 from .operators import CLERK, SUPERVISOR, as_supervisor, with_operators
 
 pytestmark = pytest.mark.integration
@@ -47,16 +48,17 @@ async def log_in(page: Any, token: str) -> None:
     await page.wait_for_url(re.compile(r".*/$"))
 
 
-async def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+async def shot(page: Any, directory: Path, name: str) -> None:
+    await page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
 
 
 async def cell(page: Any, selector: str) -> int:
     return int((await page.inner_text(selector)).strip())
 
 
-async def test_supervisor_overview_search_correct_and_print(ektp_deployment, browser) -> None:
+async def test_supervisor_overview_search_correct_and_print(
+    ektp_deployment, browser, screenshots
+) -> None:
     env = with_operators({**FAST_RETRY, "TZ": OFFICE_TZ})
     d = await ektp_deployment(start=False, local_env=env)
     d.central.env["TZ"] = CENTRE_TZ
@@ -85,7 +87,7 @@ async def test_supervisor_overview_search_correct_and_print(ektp_deployment, bro
         assert await cell(page, "#needs tr[data-need=failed] td") == 1
         assert await cell(page, "#needs tr[data-need=approved_not_printed] td") == 3
         assert "Ringkasan" in await page.inner_text("h1")  # Bahasa Indonesia by default
-        await shot(page, "ringkasan")
+        await shot(page, screenshots, "ringkasan")
 
         # find a resident by NIK while the centre is slow to decide: the estimate and its basis
         await admin.faults(processing_delay_ms=20_000)
@@ -103,14 +105,14 @@ async def test_supervisor_overview_search_correct_and_print(ektp_deployment, bro
         basis = await page.inner_text("#eta-basis")
         assert "Asumsi" in basis and "median" in basis
         assert fresh["full_name"] in await page.inner_text("h1")
-        await shot(page, "cari-penduduk")
+        await shot(page, screenshots, "cari-penduduk")
         await admin.faults(processing_delay_ms=0)
 
         # correct the failed record on "Perlu tindakan": the true birth date and its NIK
         await page.goto("/tindakan")
         row = page.locator(f"#failed tr[data-record='{failed_id}']")
         assert "birth_date_future" in await row.inner_text()
-        await shot(page, "perlu-tindakan")
+        await shot(page, screenshots, "perlu-tindakan")
         await row.locator("summary").click()
         true_birth = broken["birth_date"]
         await row.locator("input[name=birth_date]").fill(true_birth)
@@ -162,7 +164,9 @@ async def test_clerk_sees_but_may_not_act(ektp_deployment, browser) -> None:
         assert session["httpOnly"] and session["sameSite"] == "Strict" and session["secure"]
 
 
-async def test_link_page_after_an_outage_and_docs_offline(ektp_deployment, browser) -> None:
+async def test_link_page_after_an_outage_and_docs_offline(
+    ektp_deployment, browser, screenshots
+) -> None:
     d = await ektp_deployment(link=True, local_env=with_operators(FAST_RETRY))
     people = [r.record for r in generate(20, seed=34) if r.phase == 1][:6]
     async with as_supervisor(OfficeClient.of(d)) as office, WanLink.of(d) as link:
@@ -192,7 +196,7 @@ async def test_link_page_after_an_outage_and_docs_offline(ektp_deployment, brows
         assert (await page.inner_text("#link-state")).startswith("putus")
         assert await cell(page, "#pending") == len(later)
         assert "sambungan ke pusat putus" in await page.inner_text("#eta")
-        await shot(page, "ringkasan-putus")
+        await shot(page, screenshots, "ringkasan-putus")
 
         await link.up()
         await eventually(lambda: office.all_in(later, {"approved"}), timeout=60)
@@ -206,7 +210,7 @@ async def test_link_page_after_an_outage_and_docs_offline(ektp_deployment, brows
         assert "dtk" in await rows.first.inner_text()  # its duration, in Indonesian units
         assert "1 kali putus" in await page.inner_text("#uptime")
         assert await page.locator("#throughput rect.bar").count() == 60
-        await shot(page, "jaringan")
+        await shot(page, screenshots, "jaringan")
 
         # /docs renders from the node's own files: nothing is fetched from outside
         await page.goto("/docs")

@@ -18,6 +18,7 @@ class Page(enum.StrEnum):
 
     INTERFACE = "interface"
     OPERATORS = "operators"
+    CONSOLE = "console"
     TESTING = "testing"
     ARCHITECTURE = "architecture"
     GUARANTEES = "guarantees"
