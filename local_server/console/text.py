@@ -66,6 +66,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "ov.needs": ("Perlu tindakan", "Needs action"),
     "link.up": ("tersambung", "up"),
     "link.down": ("putus", "down"),
+    "link.down_since": ("putus sejak {when} ({d})", "down since {when} ({d})"),
     "link.unknown": ("belum diketahui", "not known yet"),
     "link.breaker_open": (
         "pemutus terbuka, percobaan berikut dalam {d}",

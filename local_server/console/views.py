@@ -125,7 +125,11 @@ def backlog_eta(status: NodeStatus, t: Translate, f: Formats) -> str:
 
 def link_state(status: NodeStatus, t: Translate, f: Formats) -> tuple[str, str]:
     """(words, tone) of the link: up, down, not known yet; with the breaker when it is open."""
-    if status.link.up is False:
+    current = status.link_history[0] if status.link_history else None
+    if status.link.up is False and current is not None and current.end is None:
+        words = t("link.down_since", when=f.clock(current.start), d=f.duration(current.seconds))
+        tone = "bad"
+    elif status.link.up is False:
         words, tone = t("link.down"), "bad"
     elif status.link.up:
         words, tone = t("link.up"), "good"
