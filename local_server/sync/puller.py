@@ -57,8 +57,9 @@ class Puller:
                 return
             except KeyRefused as exc:
                 # not a failure of the link: the centre answers, but it is not the one we trust
+                if self._link.refused != str(exc):
+                    logger.error("%s", exc)  # once, not at every poll
                 self._link.refuse(str(exc))
-                logger.error("%s", exc)
                 delay = self._settings.decisions_poll_seconds
             except (CentreUnreachable, CentreBusy) as exc:
                 # the link or the centre's load: the breaker paces the link for both loops and

@@ -116,7 +116,11 @@ async def test_a_key_pinned_on_first_contact_stays_pinned(
 
         await eventually(refused, timeout=30, interval=0.05)
         fake.decide("6172-forged", "6172010605900303", "approved", "new_identity")
-        assert (await view_of(node, second))["state"] in ("queued", "uploading", "awaiting_decision")
+        assert (await view_of(node, second))["state"] in (
+            "queued",
+            "uploading",
+            "awaiting_decision",
+        )
         assert (await status_of(node))["centre_key"]["pinned_key_fingerprint"] == REAL_FINGERPRINT
 
 
