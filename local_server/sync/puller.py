@@ -92,7 +92,9 @@ class Puller:
         checked = self._key_checked_at
         if checked is not None and now - checked < KEY_RECHECK_SECONDS:
             return
+        started = time.monotonic()
         await self.trust.check_offer(await self._link.public_key())
+        self._link.succeeded(round_trip=time.monotonic() - started)  # the centre answered
         self._link.refuse(None)
         self._key_checked_at = now
 
