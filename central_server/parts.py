@@ -58,7 +58,7 @@ class CentreParts:
             signer=signer,
             keys=ApiKeys(settings.offices, settings.admin_key),
             intake=intake,
-            feed=Feed(store.feed, decided, closing=asyncio.Event()),
+            feed=Feed(store.feed, decided, closing=asyncio.Event(), signer=signer),
             views=Views(store.views, settings.offices),
             dedup=dedup,
             faults=faults,

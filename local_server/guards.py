@@ -23,7 +23,7 @@ from local_server.errors import NotJson
 #: names the node always answers to: this machine's
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 #: paths answered whatever the Host (probes; no personal data)
-UNGUARDED_PATHS = frozenset({"/healthz", "/metrics"})
+UNGUARDED_PATHS = frozenset({"/healthz", "/api/v1/healthz", "/metrics"})
 
 
 def host_name(header: str) -> str:

@@ -22,7 +22,7 @@ from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
-from ektp_sync.signing import load_public_key, verify
+from ektp_sync.signing import verify
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import (
     Authorisation,
@@ -37,7 +37,6 @@ from ektp_sync.wire import (
 )
 from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound
 from local_server.figures import Figures, needs_action
-from local_server.store.decisions import PUBLIC_KEY_KEY
 from local_server.store.records import Action, RecordStore
 from local_server.sync.meters import ExchangeCounts
 from local_server.sync.worker import SyncWorker
@@ -136,6 +135,7 @@ class RecordService:
             link_history=history,
             link_summary=summary,
             needs_action=needs_action(counts),
+            centre_key=self._worker.trust.status(),
         )
 
     def exchange_counts(self) -> ExchangeCounts:
@@ -166,13 +166,13 @@ class RecordService:
         """Allow printing only with an approval whose signature is the centre's."""
         view = await self.get(record_id)
         authorisation = self._printable(view)
-        key_b64 = self._settings.central_public_key or await self._worker.inbox.get(PUBLIC_KEY_KEY)
-        if key_b64 is None:
+        key = self._worker.trust.key
+        if key is None:
             raise RecordConflict(
                 "the centre's public key is not known yet; cannot check the authorisation",
                 "public_key_unknown",
             )
-        if not verify(authorisation, load_public_key(key_b64)):
+        if not verify(authorisation, key):
             raise RecordConflict(
                 "the print authorisation's signature does not verify with the centre's key",
                 "signature_invalid",

@@ -47,6 +47,8 @@ class CentreLink:
     outages: OutageLog = field(default_factory=OutageLog)
     counts: ExchangeCounts = field(default_factory=ExchangeCounts)
     series: ThroughputSeries = field(default_factory=ThroughputSeries)
+    #: why the centre is not trusted (it offers another key than the pinned one); None: it is
+    refused: str | None = None
 
     @classmethod
     def of(
@@ -110,6 +112,13 @@ class CentreLink:
                 )
         else:
             self.breaker.failed()
+
+    def refuse(self, reason: str | None) -> None:
+        """The centre is refused (`reason`: it offers a key other than the pinned one), or no
+        longer (None): the pusher sends it nothing meanwhile."""
+        if reason is not None:
+            self.health.problem(reason)
+        self.refused = reason
 
     def problem(self, message: str) -> None:
         """Something an operator must see that is not a failed exchange (e.g. a new key)."""
@@ -240,6 +249,8 @@ class CentreLink:
 
     def held_back_because(self) -> str | None:
         """Why queued records are not being sent right now, in an operator's words."""
+        if self.refused is not None:
+            return self.refused
         if self.breaker.state is BreakerState.CLOSED:
             return None
         return (

@@ -309,7 +309,7 @@ class LocalSettings(LocalStorage, Listening):
     operators: Annotated[dict[str, str], NoDecode, Cli("NAME=TOKEN:ROLE", flag="--operator")] = (
         Field(
             default_factory=dict,
-            validation_alias=AliasChoices("EKTP_OPERATOR", "operators"),
+            validation_alias=AliasChoices("EKTP_OPERATOR"),
             description="An operator of the node, their bearer token (16+ characters) and role "
             "(clerk or supervisor); repeat the flag (the variable takes space-separated "
             "entries). None: one supervisor token is made in <data-dir>/operator-token (0600).",
@@ -317,7 +317,7 @@ class LocalSettings(LocalStorage, Listening):
     )
     allowed_hosts: Annotated[list[str], NoDecode, Cli("HOST", flag="--allowed-host")] = Field(
         default_factory=list,
-        validation_alias=AliasChoices("EKTP_ALLOWED_HOST", "allowed_hosts"),
+        validation_alias=AliasChoices("EKTP_ALLOWED_HOST"),
         description="A Host name the node answers to, besides localhost, 127.0.0.1, ::1 and "
         "--host (a page of another site that rebinds its name to this node is refused); "
         "repeat the flag (the variable takes space-separated names).",

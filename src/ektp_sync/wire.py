@@ -356,6 +356,21 @@ class NeedsAction(BaseModel):
     approved_not_printed: int = Field(description="approved, card not printed yet")
 
 
+class CentreTrustStatus(BaseModel):
+    """Which centre the node believes (an addition for security)."""
+
+    pinned_key_fingerprint: str | None = Field(
+        None, description="SHA256 fingerprint of the pinned centre key; null: none pinned yet"
+    )
+    key_refused: str | None = Field(
+        None, description="why the centre is refused (it offers another key); null: it is not"
+    )
+    decisions_refused: int = Field(
+        0, description="decisions not applied since start (signature did not verify)"
+    )
+    last_decision_refused: str | None = None
+
+
 class NodeStatus(BaseModel):
     office_code: str
     counts: dict[str, int]
@@ -373,6 +388,7 @@ class NodeStatus(BaseModel):
     link_history: list[Outage] = Field(description="outages of the last 7 days, newest first")
     link_summary: LinkSummary
     needs_action: NeedsAction
+    centre_key: CentreTrustStatus = Field(default_factory=CentreTrustStatus)
 
 
 class PrintResult(BaseModel):

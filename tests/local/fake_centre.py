@@ -53,15 +53,20 @@ class FakeCentre:
     review_niks: set[str] = field(default_factory=set)
     tamper: bool = False
     unsigned: bool = False  # decisions go out without a signature
+    offered_key: str | None = None  # /keys offers this instead of the signer's (a lying centre)
     max_items: int | None = None  # 413 for batches with more items than this
     batches: list[list[str]] = field(default_factory=list)
     gzipped: int = 0
     hold: asyncio.Event | None = None  # intake waits for it: a batch stays in flight
 
-    def decide(self, submission_id: str, nik: str, status: str, reason: str) -> None:
+    def decide(
+        self, submission_id: str, nik: str, status: str, reason: str, signer: Signer | None = None
+    ) -> None:
+        """Publish a decision, signed by the centre's key (or by `signer`: a forgery)."""
+        signer = signer or self.signer
         authorisation = None
         if status == "approved":
-            authorisation = self.signer.authorise(
+            authorisation = signer.authorise(
                 submission_id, nik, f"AP-{len(self.feed):06d}", "2026-11-29T03:00:00+00:00"
             )
             if self.tamper:
@@ -75,7 +80,7 @@ class FakeCentre:
                 "authorisation": authorisation,
             }
         )
-        self.feed.append(decision if self.unsigned else self.signer.sign_decision(decision))
+        self.feed.append(decision if self.unsigned else signer.sign_decision(decision))
 
     def intake(self, item: dict[str, Any]) -> dict[str, Any]:
         sid = item["submission_id"]
@@ -128,7 +133,10 @@ class FakeCentre:
 
         @app.get("/api/v1/keys")
         async def keys() -> dict[str, str]:
-            return {"algorithm": "Ed25519", "public_key": self.signer.public_key_b64}
+            return {
+                "algorithm": "Ed25519",
+                "public_key": self.offered_key or self.signer.public_key_b64,
+            }
 
         return app
 

@@ -74,11 +74,18 @@ async def test_tampered_signature_refuses_printing(
     fake.tamper = True
     async with running(create_app(settings_for(url))) as node:
         record_id = await record(node, resident(110))
-        await reaches(node, record_id, "approved")
+        # an approval whose authorisation does not verify is not applied at all
+        view = await reaches(node, record_id, "awaiting_decision")
+
+        async def noted() -> bool:
+            return "not applied" in ((await view_of(node, record_id))["last_error"] or "")
+
+        await eventually(noted, timeout=30, interval=0.05)
+        assert (await view_of(node, record_id))["state"] == view["state"]
         response = await node.post(f"/records/{record_id}/print")
         assert response.status_code == 409
-        assert response.json()["rule"] == "signature_invalid"
-        assert (await node.get(f"/records/{record_id}")).json()["state"] == "approved"
+        assert response.json()["rule"] == "not_approved"
+        assert (await node.get(f"/records/{record_id}")).json()["state"] == "awaiting_decision"
 
 
 async def test_retry_after_is_honoured_then_delivered(
@@ -184,11 +191,17 @@ async def test_a_changed_centre_key_is_not_accepted(
     fake.signer = Signer(Ed25519PrivateKey.generate())  # an impostor, or an unannounced rotation
     async with running(create_app(settings)) as node:
         record_id = await record(node, resident(171))
-        await reaches(node, record_id, "approved")
-        status = (await node.get("/status")).json()
-        assert "public key" in status["last_error"]
+
+        async def refused() -> dict[str, Any] | None:
+            status: dict[str, Any] = (await node.get("/status")).json()
+            return status if status["centre_key"]["key_refused"] else None
+
+        status = await eventually(refused, timeout=30, interval=0.05)
+        assert "pinned" in status["last_error"]
+        # no decision of the other key is applied: the record is not approved
+        assert (await view_of(node, record_id))["state"] != "approved"
         response = await node.post(f"/records/{record_id}/print")
-        assert response.json()["rule"] == "signature_invalid"
+        assert response.json()["rule"] == "not_approved"
 
 
 async def test_dropped_connections_are_retried_never_failed(settings_for: Settings) -> None:

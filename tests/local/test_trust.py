@@ -1,0 +1,153 @@
+"""The node believes only the centre whose key it pinned: a fake centre (a key of its own)
+cannot get a record approved, rejected or printed, and a forged or unsigned decision changes
+nothing (record and queue entry stay as they were)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from ektp_sync.config import LocalSettings
+from ektp_sync.signing import Signer, fingerprint
+from ektp_sync.storage import create_engine
+from ektp_sync.testing import eventually
+from local_server.app import create_app
+from local_server.store.tables import outbox
+
+from .conftest import record, running
+from .fake_centre import CENTRE_KEY, FakeCentre, impostor, serve
+from .residents import resident
+from .test_sync import reaches, view_of
+
+Settings = Callable[..., LocalSettings]
+REAL_FINGERPRINT = fingerprint(Signer(CENTRE_KEY).public_key_b64)
+
+
+async def status_of(node: httpx.AsyncClient) -> dict[str, Any]:
+    status: dict[str, Any] = (await node.get("/status")).json()
+    return status
+
+
+async def refused_decisions(node: httpx.AsyncClient, at_least: int = 1) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        status = await status_of(node)
+        return status if status["centre_key"]["decisions_refused"] >= at_least else None
+
+    found: dict[str, Any] = await eventually(probe, timeout=30, interval=0.05)
+    return found
+
+
+async def has_queue_entry(db_url: str, record_id: str) -> bool:
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                select(outbox.c.record_id).where(outbox.c.record_id == record_id)
+            )
+    finally:
+        await engine.dispose()
+    return found is not None
+
+
+async def test_a_centre_offering_another_key_is_refused(settings_for: Settings) -> None:
+    """The pinned key is given; a centre with a key of its own gets no record applied,
+    approved or printed, and /status says why."""
+    fake = FakeCentre(signer=impostor())
+    async with serve(fake.app()) as url, running(create_app(settings_for(url))) as node:
+        record_id = await record(node, resident(300))
+
+        async def refused() -> dict[str, Any] | None:
+            status = await status_of(node)
+            return status if status["centre_key"]["key_refused"] else None
+
+        status = await eventually(refused, timeout=30, interval=0.05)
+        assert "not the pinned" in status["centre_key"]["key_refused"]
+        assert status["centre_key"]["pinned_key_fingerprint"] == REAL_FINGERPRINT
+        await asyncio.sleep(0)  # (the fake's feed, if it got the record, holds an approval)
+        view = await view_of(node, record_id)
+        assert view["state"] in ("queued", "uploading", "awaiting_decision")
+        printed = await node.post(f"/records/{record_id}/print")
+        assert (printed.status_code, printed.json()["rule"]) == (409, "not_approved")
+
+
+async def test_a_fake_centre_that_lies_about_its_key_gets_nothing_applied(
+    settings_for: Settings,
+) -> None:
+    """Offering the real key at /keys is not enough: every decision must be signed with it."""
+    fake = FakeCentre(signer=impostor(), offered_key=Signer(CENTRE_KEY).public_key_b64)
+    async with serve(fake.app()) as url, running(create_app(settings_for(url))) as node:
+        approved_id = await record(node, resident(301))
+        await reaches(node, approved_id, "awaiting_decision")
+        status = await refused_decisions(node)
+        assert "signature does not verify" in status["centre_key"]["last_decision_refused"]
+        view = await view_of(node, approved_id)
+        assert view["state"] == "awaiting_decision" and view["decision"] is None
+        assert "not applied" in view["last_error"]
+        printed = await node.post(f"/records/{approved_id}/print")
+        assert (printed.status_code, printed.json()["rule"]) == (409, "not_approved")
+        # a rejection from it is not applied either
+        fake.decide(view["submission_id"], view["nik"], "rejected", "nik_conflict")
+        await refused_decisions(node, at_least=2)
+        assert (await view_of(node, approved_id))["state"] == "awaiting_decision"
+
+
+async def test_a_key_pinned_on_first_contact_stays_pinned(
+    settings_for: Settings, db_url: str
+) -> None:
+    """--trust-first-key pins the first centre's key and keeps it: a fake centre met later
+    (after a restart) is refused."""
+    trusting = {"central_public_key": None, "trust_first_key": True}
+    real = FakeCentre()
+    async with serve(real.app()) as url, running(create_app(settings_for(url, **trusting))) as node:
+        first = await record(node, resident(302))
+        await reaches(node, first, "approved")
+        status = await status_of(node)
+        assert status["centre_key"]["pinned_key_fingerprint"] == REAL_FINGERPRINT
+    fake = FakeCentre(signer=impostor())
+    async with serve(fake.app()) as url, running(create_app(settings_for(url, **trusting))) as node:
+        second = await record(node, resident(303))
+
+        async def refused() -> bool:
+            return bool((await status_of(node))["centre_key"]["key_refused"])
+
+        await eventually(refused, timeout=30, interval=0.05)
+        fake.decide("6172-forged", "6172010605900303", "approved", "new_identity")
+        assert (await view_of(node, second))["state"] in (
+            "queued",
+            "uploading",
+            "awaiting_decision",
+        )
+        assert (await status_of(node))["centre_key"]["pinned_key_fingerprint"] == REAL_FINGERPRINT
+
+
+async def test_forged_and_unsigned_decisions_leave_record_and_queue_entry(
+    settings_for: Settings, db_url: str
+) -> None:
+    """A forged rejection (another key) and an unsigned approval of a record still in its
+    upload are not applied: the record stays, its queue entry too, the reason is shown; the
+    real decision is applied when it comes."""
+    real = FakeCentre()
+    real.hold = asyncio.Event()  # intake holds the upload: the record's queue entry stays
+    async with serve(real.app()) as url, running(create_app(settings_for(url))) as node:
+        record_id = await record(node, resident(304))
+        await reaches(node, record_id, "uploading")
+        view = await view_of(node, record_id)
+        sid, nik = view["submission_id"], view["nik"]
+        real.decide(sid, nik, "rejected", "nik_conflict", signer=impostor())
+        real.unsigned = True
+        real.decide(sid, nik, "approved", "new_identity")
+        real.unsigned = False
+        status = await refused_decisions(node, at_least=2)
+        assert status["centre_key"]["last_decision_refused"] is not None
+        view = await view_of(node, record_id)
+        assert view["state"] == "uploading" and view["decision"] is None
+        assert "not applied" in view["last_error"]
+        assert await has_queue_entry(db_url, record_id)
+        real.hold.set()  # the real centre answers and decides, signed: applied
+        await reaches(node, record_id, "approved")
+        printed = await node.post(f"/records/{record_id}/print")
+        assert printed.status_code == 200, printed.text
