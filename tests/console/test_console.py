@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from ektp_sync.domain.nik import make_nik
+from ektp_sync.domain.operators import Role
 from ektp_sync.synth import generate
 from ektp_sync.testing import FAST_RETRY, CentreAdmin, OfficeClient, WanLink, eventually
 
 from .conftest import VIEWPORT
-from .operators import CLERK, SUPERVISOR, as_supervisor, with_operators
 
 pytestmark = pytest.mark.integration
 
@@ -59,12 +59,12 @@ async def cell(page: Any, selector: str) -> int:
 async def test_supervisor_overview_search_correct_and_print(
     ektp_deployment, browser, screenshots
 ) -> None:
-    env = with_operators({**FAST_RETRY, "TZ": OFFICE_TZ})
+    env = {**FAST_RETRY, "TZ": OFFICE_TZ}
     d = await ektp_deployment(start=False, local_env=env)
     d.central.env["TZ"] = CENTRE_TZ
     await d.start()
     people = [r.record for r in generate(12, seed=31) if r.phase == 1][:4]
-    async with as_supervisor(OfficeClient.of(d)) as office, CentreAdmin.of(d) as admin:
+    async with OfficeClient.of(d) as office, CentreAdmin.of(d) as admin:
         ok = [await office.record(p) for p in people[:3]]
         # one record the centre refuses: the birth date typed as the office's today
         broken = people[3]
@@ -77,7 +77,7 @@ async def test_supervisor_overview_search_correct_and_print(
         await eventually(lambda: office.all_in([failed_id], {"failed"}), timeout=60)
 
         page = await new_page(browser, d.local_url())
-        await log_in(page, SUPERVISOR.token)
+        await log_in(page, d.operator_token(Role.SUPERVISOR))
 
         # the overview: counts per state and what needs action are /status's
         status = await office.status()
@@ -138,13 +138,13 @@ async def test_supervisor_overview_search_correct_and_print(
 
 
 async def test_clerk_sees_but_may_not_act(ektp_deployment, browser) -> None:
-    d = await ektp_deployment(local_env=with_operators(FAST_RETRY))
+    d = await ektp_deployment(local_env=FAST_RETRY)
     person = next(r.record for r in generate(5, seed=33) if r.phase == 1)
-    async with as_supervisor(OfficeClient.of(d)) as office:
+    async with OfficeClient.of(d) as office:
         record_id = await office.record(person)
         await eventually(lambda: office.all_in([record_id], {"approved"}), timeout=60)
         page = await new_page(browser, d.local_url())
-        await log_in(page, CLERK.token)
+        await log_in(page, d.operator_token(Role.CLERK))
         await page.goto(f"/penduduk/{record_id}")
         assert await page.locator("button[data-action=cetak]").count() == 0  # hidden
         # and refused when posted all the same (with the clerk's own valid form token)
@@ -154,7 +154,7 @@ async def test_clerk_sees_but_may_not_act(ektp_deployment, browser) -> None:
         assert (await office.get(record_id))["state"] == "approved"
         # a form without this session's token is refused too (CSRF), even a supervisor's
         page2 = await new_page(browser, d.local_url())
-        await log_in(page2, SUPERVISOR.token)
+        await log_in(page2, d.operator_token(Role.SUPERVISOR))
         forged = await page2.request.post(f"/penduduk/{record_id}/cetak", form={"csrf": "x"})
         assert forged.status == 403
         assert (await office.get(record_id))["state"] == "approved"
@@ -167,9 +167,9 @@ async def test_clerk_sees_but_may_not_act(ektp_deployment, browser) -> None:
 async def test_link_page_after_an_outage_and_docs_offline(
     ektp_deployment, browser, screenshots
 ) -> None:
-    d = await ektp_deployment(link=True, local_env=with_operators(FAST_RETRY))
+    d = await ektp_deployment(link=True, local_env=FAST_RETRY)
     people = [r.record for r in generate(20, seed=34) if r.phase == 1][:6]
-    async with as_supervisor(OfficeClient.of(d)) as office, WanLink.of(d) as link:
+    async with OfficeClient.of(d) as office, WanLink.of(d) as link:
         first = [await office.record(p) for p in people[:3]]
         await eventually(lambda: office.all_in(first, {"approved"}), timeout=60)
         await link.down()
@@ -190,7 +190,7 @@ async def test_link_page_after_an_outage_and_docs_offline(
                 else None
             ),
         )
-        await log_in(page, SUPERVISOR.token)
+        await log_in(page, d.operator_token(Role.SUPERVISOR))
         # the overview during the outage: the link down, the backlog held, no estimate
         await page.goto("/")
         assert (await page.inner_text("#link-state")).startswith("putus")
