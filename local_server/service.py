@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import logging
 import secrets
 import time
@@ -141,6 +142,11 @@ class RecordService:
     def exchange_counts(self) -> ExchangeCounts:
         """The link's counters since this process started (for /metrics)."""
         return self._worker.link.counts
+
+    def throughput(self, end: dt.datetime, span: dt.timedelta, bars: int) -> list[float]:
+        """Bytes per second the centre acknowledged in `bars` slices of the `span` before `end`
+        (the console's chart; since this process started)."""
+        return self._worker.link.series.rates(end, span, bars)
 
     async def pending(self, limit: int) -> PendingUploads:
         views = await self._store.pending(limit)

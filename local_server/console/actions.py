@@ -13,10 +13,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ektp_sync.body import InvalidBody
 from local_server.auth import directory_of
-from local_server.console.access import Desk, acting, form_of, local_path, signed_in
+from local_server.console.access import (
+    Desk,
+    FormRefused,
+    acting,
+    form_of,
+    local_path,
+    signed_in,
+)
 from local_server.console.pages import record_page
 from local_server.console.render import page, translator
-from local_server.console.session import clear_cookie, sessions_of, set_cookie
+from local_server.console.session import clear_cookie, same_origin, sessions_of, set_cookie
 from local_server.console.views import CORRECTABLE
 from local_server.errors import RecordNotFound, RecordRefused
 from local_server.service import RecordService
@@ -38,6 +45,8 @@ async def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/masuk", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     """A known token opens a session; the cookie carries only the session's random id."""
+    if not same_origin(request):  # no session yet to hold a CSRF token: the origin must do
+        raise FormRefused("act.csrf")
     form = await form_of(request)
     token = form.get("token", "").strip()
     back = local_path(form.get("next"))

@@ -163,7 +163,7 @@ async def link(
     f = formats_of(request)
     width, bars = SPANS[span]
     now = utcnow()
-    rates = request.app.state.worker.link.series.rates(now, width, bars)
+    rates = _service(request).throughput(now, width, bars)
     return page(
         request,
         "link.html",

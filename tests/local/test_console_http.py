@@ -47,6 +47,10 @@ async def test_login_sets_a_strict_http_only_cookie_and_logout_ends_it(pair) -> 
     first = await browser.get("/jaringan")
     assert first.status_code == 303
     assert first.headers["location"] == "/masuk?next=%2Fjaringan"
+    forged = await browser.post(
+        "/masuk", data={"token": CLERK_TOKEN}, headers={"origin": "https://evil.example"}
+    )
+    assert forged.status_code == 403 and "ektp_console" not in forged.cookies
     refused = await browser.post("/masuk", data={"token": "not-a-token-of-this-node"})
     assert refused.status_code == 401 and "Token tidak dikenal" in refused.text
     answer = await browser.post("/masuk", data={"token": CLERK_TOKEN, "next": "//evil.example"})
