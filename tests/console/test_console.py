@@ -129,6 +129,11 @@ async def test_supervisor_overview_search_correct_and_print(
         await page.click("button[data-action=cetak]")
         await page.wait_for_selector("#notice.good")
         assert (await office.get(ok[1]))["state"] == "printed"
+        # the console's actions are in the audit trail, under the operator who did them
+        trail = (await office.http.get("/audit")).raise_for_status().json()["entries"]
+        done = {(e["action"], e["record_id"], e["operator"]) for e in trail}
+        supervisor = d.operators[Role.SUPERVISOR].name
+        assert {("print", ok[1], supervisor), ("correct", failed_id, supervisor)} <= done
         assert await page.get_attribute("#state", "data-state") == "printed"
 
         # English on request, times still in the office's zone
