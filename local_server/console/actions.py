@@ -69,14 +69,11 @@ async def logout(request: Request, desk: SignedIn) -> Response:
 @router.post("/penduduk/{record_id}/cetak", response_class=HTMLResponse)
 async def print_card(request: Request, desk: SignedIn, record_id: str) -> Response:
     await acting(request, desk, supervisor=True)
-    t = translator(request)
     try:
-        result = await _service(request).print_card(record_id, desk.operator)
+        await _service(request).print_card(record_id, desk.operator)
     except RecordRefused as refusal:
         return await _refused(request, desk, record_id, refusal)
-    return await record_page(
-        request, desk, record_id, t("act.printed", no=result.approval_no), "good"
-    )
+    return _done(record_id, "cetak")
 
 
 @router.post("/penduduk/{record_id}/ulang", response_class=HTMLResponse)
@@ -109,7 +106,7 @@ async def correct(request: Request, desk: SignedIn, record_id: str) -> Response:
         return await record_page(request, desk, record_id, notice, "bad", status_code=422)
     except RecordRefused as refusal:
         return await _refused(request, desk, record_id, refusal)
-    return await record_page(request, desk, record_id, translator(request)("act.corrected"), "good")
+    return _done(record_id, "koreksi")
 
 
 def _done(record_id: str, action: str) -> Response:

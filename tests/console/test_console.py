@@ -127,7 +127,8 @@ async def test_supervisor_overview_search_correct_and_print(
         # print an approved card from its page
         await page.goto(f"/penduduk/{ok[1]}")
         await page.click("button[data-action=cetak]")
-        await page.wait_for_selector("#notice.good")
+        await page.wait_for_url(f"**/penduduk/{ok[1]}?selesai=cetak")  # a reload prints nothing
+        assert "persetujuan" in await page.inner_text("#notice.good")
         assert (await office.get(ok[1]))["state"] == "printed"
         # the console's actions are in the audit trail, under the operator who did them
         trail = (await office.http.get("/audit")).raise_for_status().json()["entries"]

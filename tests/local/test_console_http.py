@@ -14,7 +14,9 @@ from ektp_sync.config import LocalSettings
 from local_server.app import create_app
 
 from .conftest import CLERK_TOKEN, SUPERVISOR_TOKEN, record, running
+from .fake_centre import FakeCentre, serve
 from .residents import resident
+from .test_sync import reaches
 
 Settings = Callable[..., LocalSettings]
 ORIGIN = "http://localhost"
@@ -30,6 +32,20 @@ async def pair(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as browser:
             yield api, browser
+
+
+@pytest.fixture
+async def refusing(
+    settings_for: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, FakeCentre]]:
+    """As `pair`, with a stand-in centre that refuses the NIKs in `fake.invalid_niks`."""
+    fake = FakeCentre()
+    async with serve(fake.app()) as url:
+        app = create_app(settings_for(url))
+        async with running(app) as api:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as browser:
+                yield api, browser, fake
 
 
 async def log_in(browser: httpx.AsyncClient, token: str) -> str:
@@ -140,3 +156,36 @@ async def test_docs_load_nothing_from_outside(pair) -> None:
     for source in sources:
         assert (await browser.get(source)).status_code == 200, source
     assert (await browser.get("/static/console/console.css")).status_code == 200
+
+
+async def test_a_failed_record_is_corrected_through_the_form(refusing) -> None:
+    api, browser, fake = refusing
+    body = resident(7)
+    fake.invalid_niks.add(body["nik"])
+    record_id = await record(api, body)
+    await reaches(api, record_id, "failed")
+    csrf = await log_in(browser, SUPERVISOR_TOKEN)
+    listed = (await browser.get("/tindakan")).text
+    assert f'data-record="{record_id}"' in listed and "NIK rule" in listed
+    form = {"csrf": csrf, **{k: str(body[k]) for k in ("full_name", "birth_place", "sex")}}
+    form |= {"birth_date": body["birth_date"], "address": body["address"]}
+    post = {"headers": {"origin": ORIGIN}}
+
+    # a NIK that breaks a rule: the page names it, and the record stays failed
+    broken = await browser.post(
+        f"/penduduk/{record_id}/koreksi", data={**form, "nik": "99" + body["nik"][2:]}, **post
+    )
+    assert broken.status_code == 422 and "nik_province" in broken.text
+    assert (await api.get(f"/records/{record_id}")).json()["state"] == "failed"
+
+    fixed_nik = resident(8)["nik"]
+    fixed = await browser.post(
+        f"/penduduk/{record_id}/koreksi", data={**form, "nik": fixed_nik}, **post
+    )
+    assert fixed.status_code == 303
+    assert fixed.headers["location"] == f"/penduduk/{record_id}?selesai=koreksi"
+    assert "Dikoreksi dan dikirim ulang" in (await browser.get(fixed.headers["location"])).text
+    await reaches(api, record_id, "approved")
+    view = (await api.get(f"/records/{record_id}")).json()
+    assert view["nik"] == fixed_nik
+    assert view["history"][0]["changed_fields"] == ["nik"]  # the fields left alone are not sent
