@@ -59,6 +59,7 @@ class Puller:
                 # not a failure of the link: the centre answers, but it is not the one we trust
                 if self._link.refused != str(exc):
                     logger.error("%s", exc)  # once, not at every poll
+                self._link.succeeded()  # the link works (a probe must not stay unanswered)
                 self._link.refuse(str(exc))
                 delay = self._settings.decisions_poll_seconds
             except (CentreUnreachable, CentreBusy) as exc:
@@ -92,9 +93,9 @@ class Puller:
         checked = self._key_checked_at
         if checked is not None and now - checked < KEY_RECHECK_SECONDS:
             return
-        started = time.monotonic()
+        # not reported as the link's success: while probing, the feed's answer (asked without
+        # a hold) is the probe's outcome
         await self.trust.check_offer(await self._link.public_key())
-        self._link.succeeded(round_trip=time.monotonic() - started)  # the centre answered
         self._link.refuse(None)
         self._key_checked_at = now
 

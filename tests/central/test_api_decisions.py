@@ -1,15 +1,18 @@
-"""The decisions feed (paging by cursor) and the signature of the print authorisation."""
+"""The decisions feed (paging by cursor), the signature of each decision and of the print
+authorisation."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
 import numpy as np
 
-from ektp_sync.signing import load_public_key, verify
+from ektp_sync.domain.decisions import DecisionReason, DecisionStatus
+from ektp_sync.signing import canonical_json, load_public_key, verify, verify_decision
 from ektp_sync.testing import eventually
-from ektp_sync.wire import Authorisation
+from ektp_sync.wire import Authorisation, Decision
 
 from . import factories as f
 from .conftest import Centre
@@ -71,6 +74,28 @@ async def test_authorisation_verifies_and_tampering_is_detected(centre: Centre) 
     other_nik = f.nik()
     assert not verify(authorisation.model_copy(update={"nik": other_nik}), key)
     assert not verify(authorisation.model_copy(update={"approval_no": "KTP-FORGED"}), key)
+
+
+async def test_every_decision_is_signed_over_its_fields(centre: Centre) -> None:
+    """Ed25519 over the canonical JSON of the decision's fields but the authorisation, with
+    the key of /keys; a decision changed in any field no longer verifies."""
+    rng = np.random.default_rng(14)
+    t = f.unit(rng)
+    items = [f.item(f.record(t)), f.item(f.record(f.near(t, 0.78, rng)))]
+    async with centre.office() as office, centre.client(None) as anon:
+        await office.post("/enrollments", json=f.batch(*items))
+        decisions = await all_decisions(office, 2)
+        key = load_public_key((await anon.get("/keys")).json()["public_key"])
+    assert {d["status"] for d in decisions} == {"approved", "review"}
+    for raw in decisions:
+        fields = {k: raw[k] for k in ("submission_id", "nik", "status", "reason")}
+        key.verify(base64.b64decode(raw["signature"]), canonical_json(fields))  # or raises
+        decision = Decision.model_validate(raw)
+        assert verify_decision(decision, key)
+        rejected, conflict = DecisionStatus.REJECTED, DecisionReason.NIK_CONFLICT
+        for forged in ({"status": rejected}, {"reason": conflict}, {"nik": f.nik()}):
+            assert not verify_decision(decision.model_copy(update=forged), key)
+        assert not verify_decision(decision.model_copy(update={"signature": None}), key)
 
 
 async def test_review_then_adjudication_appears_twice(centre: Centre) -> None:

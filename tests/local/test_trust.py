@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.signing import Signer, fingerprint
 from ektp_sync.storage import create_engine
 from ektp_sync.testing import eventually
+from ektp_sync.wire import Decision
 from local_server.app import create_app
+from local_server.store.decisions import Inbox
 from local_server.store.tables import outbox
+from local_server.sync.trust import CentreTrust, KeyRefused
 
 from .conftest import record, running
 from .fake_centre import CENTRE_KEY, FakeCentre, impostor, serve
@@ -151,3 +155,81 @@ async def test_forged_and_unsigned_decisions_leave_record_and_queue_entry(
         await reaches(node, record_id, "approved")
         printed = await node.post(f"/records/{record_id}/print")
         assert printed.status_code == 200, printed.text
+
+
+class _Pins:
+    """The part of the inbox the trust uses, in memory."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    async def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    async def set(self, key: str, value: str) -> None:
+        self.values[key] = value
+
+    async def pin_public_key(self, key_b64: str) -> str:
+        return self.values.setdefault("central_public_key", key_b64)
+
+
+async def test_an_approval_needs_the_centres_authorisation_for_that_submission(
+    settings_for: Settings,
+) -> None:
+    trust = CentreTrust(settings_for(), cast(Inbox, _Pins()))
+    await trust.load()
+    real, fake = Signer(CENTRE_KEY), impostor()
+
+    def approval(
+        signer: Signer, *, auth_for: str = "6172-a", nik: str = "6172010605900001"
+    ) -> Decision:
+        decision = Decision.model_validate(
+            {
+                "submission_id": "6172-a",
+                "nik": "6172010605900001",
+                "status": "approved",
+                "reason": "new_identity",
+                "authorisation": signer.authorise(auth_for, nik, "AP-1", "2026-12-02T00:00:00Z"),
+            }
+        )
+        return real.sign_decision(decision)
+
+    assert trust.refusal(approval(real)) is None
+    assert "does not verify" in (trust.refusal(approval(fake)) or "")
+    assert "another submission" in (trust.refusal(approval(real, auth_for="6172-b")) or "")
+    assert "another submission" in (trust.refusal(approval(real, nik="6172010605900002")) or "")
+    bare = approval(real).model_copy(update={"authorisation": None})
+    assert "no print authorisation" in (trust.refusal(real.sign_decision(bare)) or "")
+    assert "signature" in (trust.refusal(fake.sign_decision(bare)) or "")
+
+
+async def test_trust_first_key_pins_once_and_refuses_another(settings_for: Settings) -> None:
+    pins = _Pins()
+    trust = CentreTrust(
+        settings_for(central_public_key=None, trust_first_key=True), cast(Inbox, pins)
+    )
+    await trust.load()
+    assert (
+        trust.key is None and trust.refusal(Signer(CENTRE_KEY).sign_decision(_review())) is not None
+    )
+    await trust.check_offer(Signer(CENTRE_KEY).public_key_b64)
+    assert trust.status().pinned_key_fingerprint == REAL_FINGERPRINT
+    with pytest.raises(KeyRefused):
+        await trust.check_offer(impostor().public_key_b64)
+    assert trust.status().key_refused is not None
+    again = CentreTrust(
+        settings_for(central_public_key=None, trust_first_key=True), cast(Inbox, pins)
+    )
+    await again.load()  # a restart keeps the pin
+    assert again.status().pinned_key_fingerprint == REAL_FINGERPRINT
+
+
+def _review() -> Decision:
+    return Decision.model_validate(
+        {
+            "submission_id": "6172-r",
+            "nik": "6172010605900003",
+            "status": "review",
+            "reason": "possible_duplicate",
+        }
+    )

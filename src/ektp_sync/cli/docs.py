@@ -24,6 +24,7 @@ class Page(enum.StrEnum):
     GUARANTEES = "guarantees"
     NETSIM = "netsim"
     PERFORMANCE = "performance"
+    SECURITY = "security"
 
 
 def docs_dir() -> Path:
