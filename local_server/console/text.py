@@ -135,6 +135,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "Asumsi: {bytes} di depannya, sampai akhir kiriman tempatnya, terkirim pada kecepatan sekarang {rate} (pulang-pergi {rtt}), lalu pusat memutuskan dalam {decision} (median {n} keputusan terakhir).",
         "Assuming: {bytes} ahead of it, to the end of the upload it travels in, sent at the current rate of {rate} (round trip {rtt}), then the centre decides in {decision} (median of the last {n} decisions).",
     ),
+    "rec.eta_sent": (
+        "Asumsi: datanya sudah naik ke pusat dan menunggu jawabannya (pulang-pergi {rtt}), lalu pusat memutuskan dalam {decision} (median {n} keputusan terakhir).",
+        "Assuming: its data has gone up and waits for the centre's answer (round trip {rtt}), then the centre decides in {decision} (median of the last {n} decisions).",
+    ),
     "rec.eta_awaiting": (
         "Asumsi: pusat menerimanya {sent} dan biasanya memutuskan dalam {decision} (median {n} keputusan terakhir).",
         "Assuming: the centre accepted it {sent} and usually decides in {decision} (median of the last {n} decisions).",

@@ -102,6 +102,13 @@ def estimate(record: RecordDetail, t: Translate, f: Formats) -> Estimate:
             decision=decision,
             n=basis.decisions_sampled,
         )
+    elif not basis.bytes_ahead:  # what is ahead of it has crossed the link already
+        why = t(
+            "rec.eta_sent",
+            rtt=f.millis(basis.rtt_ms),
+            decision=decision,
+            n=basis.decisions_sampled,
+        )
     else:
         why = t(
             "rec.eta_queued",
