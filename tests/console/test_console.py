@@ -71,11 +71,13 @@ async def test_supervisor_overview_search_correct_and_print(
     d = await ektp_deployment(start=False, local_env=env)
     d.central.env["TZ"] = CENTRE_TZ
     await d.start()
-    people = [r.record for r in generate(12, seed=31) if r.phase == 1][:4]
+    residents = generate(10, seed=31)  # distinct people, then one planted case of each kind
+    first = [r.record for r in residents if r.phase == 1]
+    planted = [r for r in residents if r.phase == 2]
     async with OfficeClient.of(d) as office, CentreAdmin.of(d) as admin:
-        ok = [await office.record(p) for p in people[:3]]
+        ok = [await office.record(p) for p in first]
         # one record the centre refuses: the birth date typed as the office's today
-        broken = people[3]
+        broken = next(r.record for r in generate(3, seed=35) if r.phase == 1)
         serial, sex = int(broken["nik"][12:]), broken["sex"]
         region, district = broken["nik"][:4], broken["nik"][4:6]
         typo = office_today()
@@ -83,6 +85,10 @@ async def test_supervisor_overview_search_correct_and_print(
         failed_id = await office.record(dict(broken, birth_date=typo.isoformat(), nik=typed))
         await eventually(lambda: office.all_in(ok, {"approved"}), timeout=60)
         await eventually(lambda: office.all_in([failed_id], {"failed"}), timeout=60)
+        # the planted cases: a reissue (approved), two rejected, one in review
+        for r in planted:
+            planted_id = await office.record(r.record)
+            await eventually(lambda i=planted_id, s=r.expected["status"]: office.all_in([i], {s}))
 
         page = await new_page(browser, d.local_url())
         await log_in(page, d.operator_token(Role.SUPERVISOR))
@@ -92,8 +98,14 @@ async def test_supervisor_overview_search_correct_and_print(
         await page.goto("/")
         for state, count in status["counts"].items():
             assert await cell(page, f"#counts tr[data-state={state}] td") == count, state
-        assert await cell(page, "#needs tr[data-need=failed] td") == 1
-        assert await cell(page, "#needs tr[data-need=approved_not_printed] td") == 3
+        for need, count in status["needs_action"].items():
+            assert await cell(page, f"#needs tr[data-need={need}] td") == count, need
+        assert status["needs_action"] == {
+            "review": 1,
+            "rejected": 2,
+            "failed": 1,
+            "approved_not_printed": len(first) + 1,
+        }
         assert "Ringkasan" in await page.inner_text("h1")  # Bahasa Indonesia by default
         await shot(page, screenshots, "ringkasan")
 
@@ -119,6 +131,9 @@ async def test_supervisor_overview_search_correct_and_print(
         # correct the failed record on "Perlu tindakan": the true birth date and its NIK
         await page.goto("/tindakan")
         row = page.locator(f"#failed tr[data-record='{failed_id}']")
+        assert "dtk" in await page.inner_text("#review tbody")  # with its waiting time
+        rejected = await page.inner_text("#rejected tbody")
+        assert "NIK sudah terdaftar" in rejected and "biometrik cocok" in rejected
         assert "birth_date_future" in await row.inner_text()
         await shot(page, screenshots, "perlu-tindakan")
         await row.locator("summary").click()
