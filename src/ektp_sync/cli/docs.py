@@ -25,6 +25,7 @@ class Page(enum.StrEnum):
     NETSIM = "netsim"
     PERFORMANCE = "performance"
     SECURITY = "security"
+    PACKETS = "packets"
 
 
 def docs_dir() -> Path:
