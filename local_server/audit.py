@@ -10,38 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from fastapi import Request
-from pydantic import BaseModel, Field
 
-from ektp_sync.domain.operators import Operator, Role
+from ektp_sync.domain.operators import Operator
 from ektp_sync.storage import utcnow
+from local_server.store.audit import AuditEntry, AuditPage, AuditTrail
 
-if TYPE_CHECKING:
-    from local_server.store.audit import AuditTrail
+__all__ = ["AuditAction", "AuditEntry", "AuditPage", "audit", "trail_of"]
 
 
 class AuditAction(StrEnum):
     PRINT = "print"
     RETRY = "retry"
     CORRECT = "correct"
-
-
-class AuditEntry(BaseModel):
-    """One action of an operator, as the trail keeps it."""
-
-    id: int = Field(description="Position in the trail (increasing).")
-    at: dt.datetime
-    operator: str
-    role: Role
-    action: str = Field(description="print, retry, correct (or another the node records)")
-    record_id: str | None
-
-
-class AuditPage(BaseModel):
-    entries: list[AuditEntry]
-    next_cursor: str | None = Field(description="Give as `after` for the next (older) page.")
 
 
 def trail_of(request: Request) -> AuditTrail:

@@ -5,8 +5,8 @@ The directory of operators lives on `app.state.operators` (an `OperatorDirectory
 start from `--operator NAME=TOKEN:ROLE`, or from the node's own supervisor token in
 `<data-dir>/operator-token` when none is configured). A route takes `CurrentOperator` (any
 operator: 401 without a valid token) or `Supervisor` (`require(Role.SUPERVISOR)`: 403 for a
-clerk). What an operator changes is written to the audit trail (`audit`, or by the store in the
-same transaction as the change: see `local_server.audit`).
+clerk). What an operator changes is written to the audit trail: by the store in the same
+transaction as the change, or with `local_server.audit.audit` for an action of its own.
 """
 
 from __future__ import annotations
@@ -24,17 +24,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.operators import OPERATOR_TOKEN_FILE, Grant, Operator, Role
 from ektp_sync.keyfiles import read_or_create
-from local_server.audit import AuditAction, audit
 from local_server.errors import NotAuthenticated, RoleTooSmall
 
 __all__ = [
-    "AuditAction",
     "CurrentOperator",
     "Operator",
     "OperatorDirectory",
     "Role",
     "Supervisor",
-    "audit",
     "current_operator",
     "directory_of",
     "require",

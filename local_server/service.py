@@ -23,7 +23,6 @@ from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
-from ektp_sync.signing import verify
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import (
     Authorisation,
@@ -172,13 +171,13 @@ class RecordService:
         """Allow printing only with an approval whose signature is the centre's."""
         view = await self.get(record_id)
         authorisation = self._printable(view)
-        key = self._worker.trust.key
-        if key is None:
+        trust = self._worker.trust
+        if trust.key is None:
             raise RecordConflict(
                 "the centre's public key is not known yet; cannot check the authorisation",
                 "public_key_unknown",
             )
-        if not verify(authorisation, key):
+        if not trust.authorised(authorisation):
             raise RecordConflict(
                 "the print authorisation's signature does not verify with the centre's key",
                 "signature_invalid",

@@ -5,12 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pydantic import BaseModel, Field
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ektp_sync.domain.operators import Operator
-from local_server.audit import AuditEntry
+from ektp_sync.domain.operators import Operator, Role
 from local_server.store.tables import audit_trail
+
+
+class AuditEntry(BaseModel):
+    """One action of an operator, as the trail keeps it."""
+
+    id: int = Field(description="Position in the trail (increasing).")
+    at: dt.datetime
+    operator: str
+    role: Role
+    action: str = Field(description="print, retry, correct (or another the node records)")
+    record_id: str | None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    next_cursor: str | None = Field(description="Give as `after` for the next (older) page.")
 
 
 async def write_entry(

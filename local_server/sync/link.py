@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.storage import utcnow
-from ektp_sync.wire import DecisionsPage, IntakeResponse, LinkFigures, LinkHealth
+from ektp_sync.wire import DecisionsPage, IntakeResponse, LinkFigures, LinkHealth, PublicKey
 from local_server.errors import BatchTooLarge, CentreExchangeError, CentreUnreachable
 from local_server.store.outages import Outage, OutageStore
 from local_server.sync.breaker import BreakerState, CircuitBreaker
@@ -135,8 +135,8 @@ class CentreLink:
         """One page of the feed; dropped at once on shutdown (it changes nothing at the centre)."""
         return await self.signal.unless_stopping(self.client.decisions(after, limit, wait))
 
-    async def public_key(self) -> str:
-        return await self.signal.unless_abandoned(self.client.public_key())
+    async def keys(self) -> PublicKey:
+        return await self.signal.unless_abandoned(self.client.keys())
 
     @contextlib.contextmanager
     def sending(self, size: int = 0) -> Iterator[None]:

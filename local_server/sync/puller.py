@@ -95,7 +95,7 @@ class Puller:
             return
         # not reported as the link's success: while probing, the feed's answer (asked without
         # a hold) is the probe's outcome
-        await self.trust.check_offer(await self._link.public_key())
+        await self.trust.check_offer(await self._link.keys())
         self._link.refuse(None)
         self._key_checked_at = now
 

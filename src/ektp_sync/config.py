@@ -11,6 +11,7 @@ in Python reads the same variables itself, so flag, variable and default cannot 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import ipaddress
 import os
@@ -166,6 +167,17 @@ class CentralSettings(CentralStorage, Listening):
         description="Ed25519 private key (PEM) that signs print authorisations, created if "
         "missing (default: central_signing_key.pem in the data dir).",
     )
+    next_signing_key: Annotated[Path | None, Cli("PATH")] = Field(
+        None,
+        description="Key rotation: the next Ed25519 signing key (PEM, created if missing; its "
+        "public key is written next to it as .pub), announced at /keys until --next-key-from, "
+        "signing from then on.",
+    )
+    next_key_from: Annotated[str | None, Cli("ISO-TIME")] = Field(
+        None,
+        description="When the centre starts signing with --next-signing-key (ISO 8601 with a "
+        "time zone, e.g. 2027-01-01T00:00:00+07:00).",
+    )
     match_threshold: Annotated[float, Cli("SCORE", panel=DEDUP)] = Field(
         0.85, description="Template similarity from which two people are the same."
     )
@@ -210,6 +222,10 @@ class CentralSettings(CentralStorage, Listening):
     def _check(self) -> Self:
         if self.signing_key is None:
             self.signing_key = self.data_dir / "central_signing_key.pem"
+        if (self.next_signing_key is None) != (self.next_key_from is None):
+            raise ConfigError("--next-signing-key and --next-key-from go together")
+        if self.next_key_from is not None:
+            self.next_key_valid_from  # noqa: B018 (parses it: a bad time stops the start)
         Thresholds(self.match_threshold, self.review_threshold)  # validates the pair
         _check_offices(self.offices, self.admin_key)
         if self.workers > 1 and self.database_url.startswith("sqlite"):
@@ -219,6 +235,23 @@ class CentralSettings(CentralStorage, Listening):
     @property
     def thresholds(self) -> Thresholds:
         return Thresholds(self.match_threshold, self.review_threshold)
+
+    @property
+    def next_key_valid_from(self) -> dt.datetime | None:
+        """--next-key-from as a time (a time zone is required: offices are in three)."""
+        if self.next_key_from is None:
+            return None
+        try:
+            when = dt.datetime.fromisoformat(self.next_key_from)
+        except ValueError:
+            raise ConfigError(
+                f"--next-key-from {self.next_key_from!r} is not an ISO 8601 time"
+            ) from None
+        if when.tzinfo is None:
+            raise ConfigError(
+                f"--next-key-from {self.next_key_from!r} needs a time zone (e.g. +07:00 or Z)"
+            )
+        return when
 
     @property
     def signing_key_file(self) -> Path:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ektp_sync.keyfiles import read_or_create
-from ektp_sync.wire import Authorisation, Decision
+from ektp_sync.wire import Authorisation, Decision, PublicKey
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +67,22 @@ class Signer:
         except OSError as exc:  # a read-only key directory: the key is still served at /keys
             logger.warning("could not write the public key to %s: %s", path, exc)
 
+    def active_key(self) -> Ed25519PrivateKey:
+        """The key signing now (a rotating signer switches at a set time)."""
+        return self._key
+
     @property
     def public_key_b64(self) -> str:
-        raw = self._key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return base64.b64encode(raw).decode("ascii")
+        return public_key_b64(self.active_key())
+
+    @property
+    def key_id(self) -> str:
+        """A short name of the key signing now (from its fingerprint)."""
+        return key_id(self.public_key_b64)
+
+    def published(self) -> PublicKey:
+        """What `GET /keys` answers: the key signing now (and, rotating, the next one)."""
+        return PublicKey(public_key=self.public_key_b64, key_id=self.key_id)
 
     def authorise(
         self, submission_id: str, nik: str, approval_no: str, issued_at: str
@@ -90,7 +100,21 @@ class Signer:
         return decision.model_copy(update={"signature": self._sign(decision.signed_fields())})
 
     def _sign(self, fields: dict[str, str]) -> str:
-        return base64.b64encode(self._key.sign(canonical_json(fields))).decode("ascii")
+        return self.sign_fields(fields, self.active_key())
+
+    @staticmethod
+    def sign_fields(fields: dict[str, str], key: Ed25519PrivateKey) -> str:
+        return base64.b64encode(key.sign(canonical_json(fields))).decode("ascii")
+
+
+def public_key_b64(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def key_id(public_key_b64: str) -> str:
+    """A key's id: the first 16 characters of its fingerprint's digest."""
+    return fingerprint(public_key_b64).removeprefix("SHA256:")[:16]
 
 
 def public_key_path(signing_key: Path) -> Path:
@@ -131,7 +155,7 @@ def load_public_key(public_key_b64: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def _verifies(signature_b64: str | None, fields: dict[str, str], key: Ed25519PublicKey) -> bool:
+def verifies(signature_b64: str | None, fields: dict[str, str], key: Ed25519PublicKey) -> bool:
     if not signature_b64:
         return False
     try:
@@ -143,10 +167,10 @@ def _verifies(signature_b64: str | None, fields: dict[str, str], key: Ed25519Pub
 
 def verify(authorisation: Authorisation, public_key: Ed25519PublicKey) -> bool:
     """True only if the signature is the centre's over exactly these four fields."""
-    return _verifies(authorisation.signature, authorisation.signed_fields(), public_key)
+    return verifies(authorisation.signature, authorisation.signed_fields(), public_key)
 
 
 def verify_decision(decision: Decision, public_key: Ed25519PublicKey) -> bool:
     """True only if the decision's signature is the centre's over its fields (authorisation
     aside: it carries a signature of its own)."""
-    return _verifies(decision.signature, decision.signed_fields(), public_key)
+    return verifies(decision.signature, decision.signed_fields(), public_key)

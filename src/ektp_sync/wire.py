@@ -268,9 +268,25 @@ class EnrollmentView(BaseModel):
     decided_at: dt.datetime | None = None
 
 
+class NextKey(BaseModel):
+    """The key the centre will sign with from `valid_from`, announced ahead (key rotation)."""
+
+    public_key: str
+    key_id: str
+    valid_from: str = Field(description="ISO 8601: from when the centre signs with it")
+    signature: str = Field(
+        description="Ed25519 by the current key over the canonical JSON of the other fields"
+    )
+
+    def signed_fields(self) -> dict[str, str]:
+        return self.model_dump(exclude={"signature"})
+
+
 class PublicKey(BaseModel):
     algorithm: Literal["Ed25519"] = "Ed25519"
     public_key: str
+    key_id: str | None = Field(None, description="short name of the key (its fingerprint's)")
+    next: NextKey | None = Field(None, description="the next key, announced ahead; null: none")
 
 
 class ReviewRequest(BaseModel):
@@ -438,6 +454,11 @@ class CentreTrustStatus(BaseModel):
 
     pinned_key_fingerprint: str | None = Field(
         None, description="SHA256 fingerprint of the pinned centre key; null: none pinned yet"
+    )
+    accepted_key_fingerprints: list[str] = Field(
+        default_factory=list,
+        description="keys accepted besides the pin: the centre's announced next key, keys "
+        "rotated away (for authorisations signed before)",
     )
     key_refused: str | None = Field(
         None, description="why the centre is refused (it offers another key); null: it is not"

@@ -132,11 +132,11 @@ class FakeCentre:
             }
 
         @app.get("/api/v1/keys")
-        async def keys() -> dict[str, str]:
-            return {
-                "algorithm": "Ed25519",
-                "public_key": self.offered_key or self.signer.public_key_b64,
-            }
+        async def keys() -> dict[str, Any]:
+            published = self.signer.published()  # with the next key, if it rotates
+            if self.offered_key:
+                published = published.model_copy(update={"public_key": self.offered_key})
+            return published.model_dump(mode="json")
 
         return app
 

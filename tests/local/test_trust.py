@@ -5,6 +5,7 @@ nothing (record and queue entry stay as they were)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from ektp_sync.config import LocalSettings
+from ektp_sync.rotation import RotatingSigner
 from ektp_sync.signing import Signer, fingerprint
 from ektp_sync.storage import create_engine
 from ektp_sync.testing import eventually
@@ -212,10 +214,10 @@ async def test_trust_first_key_pins_once_and_refuses_another(settings_for: Setti
     assert (
         trust.key is None and trust.refusal(Signer(CENTRE_KEY).sign_decision(_review())) is not None
     )
-    await trust.check_offer(Signer(CENTRE_KEY).public_key_b64)
+    await trust.check_offer(Signer(CENTRE_KEY).published())
     assert trust.status().pinned_key_fingerprint == REAL_FINGERPRINT
     with pytest.raises(KeyRefused):
-        await trust.check_offer(impostor().public_key_b64)
+        await trust.check_offer(impostor().published())
     assert trust.status().key_refused is not None
     again = CentreTrust(
         settings_for(central_public_key=None, trust_first_key=True), cast(Inbox, pins)
@@ -233,3 +235,60 @@ def _review() -> Decision:
             "reason": "possible_duplicate",
         }
     )
+
+
+async def test_a_next_key_announced_under_the_pin_is_accepted_then_pinned(
+    settings_for: Settings,
+) -> None:
+    """Rotation: the announcement must verify under the pin; the overlap accepts both keys;
+    when the centre offers the announced key the pin moves and the old key stays accepted
+    (authorisations signed before); a restart with the old key configured keeps the new pin."""
+    pins = _Pins()
+    trust = CentreTrust(settings_for(), cast(Inbox, pins))
+    await trust.load()
+    real, following = Signer(CENTRE_KEY), impostor()
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    forged = RotatingSigner(impostor(), following, soon).published()
+    await trust.check_offer(forged.model_copy(update={"public_key": real.public_key_b64}))
+    assert trust.status().accepted_key_fingerprints == []  # not signed by the pin: ignored
+    with pytest.raises(KeyRefused):
+        await trust.check_offer(following.published())  # not announced: refused
+
+    await trust.check_offer(RotatingSigner(real, following, soon).published())
+    assert trust.status().accepted_key_fingerprints == [fingerprint(following.public_key_b64)]
+    old_approval = real.authorise("6172-a", "6172010605900001", "AP-1", "2026-12-02T00:00:00Z")
+    assert trust.refusal(following.sign_decision(_review())) is None  # the overlap
+    assert trust.refusal(real.sign_decision(_review())) is None
+
+    await trust.check_offer(following.published())  # the centre switched
+    status = trust.status()
+    assert status.pinned_key_fingerprint == fingerprint(following.public_key_b64)
+    assert status.accepted_key_fingerprints == [REAL_FINGERPRINT] and status.key_refused is None
+    assert trust.authorised(old_approval)
+
+    restarted = CentreTrust(settings_for(), cast(Inbox, pins))  # configured: the old key
+    await restarted.load()
+    assert restarted.status().pinned_key_fingerprint == fingerprint(following.public_key_b64)
+    assert restarted.authorised(old_approval)
+
+
+async def test_a_rotating_centre_keeps_the_node_working(settings_for: Settings) -> None:
+    """End to end with the stand-in: announced, switched, every record approved and printed."""
+    following = impostor()
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    fake = FakeCentre(signer=RotatingSigner(Signer(CENTRE_KEY), following, soon))
+    async with serve(fake.app()) as url, running(create_app(settings_for(url))) as node:
+        before = await record(node, resident(310))
+        await reaches(node, before, "approved")
+
+        async def accepted() -> bool:
+            keys = (await status_of(node))["centre_key"]["accepted_key_fingerprints"]
+            return fingerprint(following.public_key_b64) in keys
+
+        await eventually(accepted, timeout=30, interval=0.05)
+        fake.signer = following  # the switch: decisions and authorisations by the next key
+        after = await record(node, resident(311))
+        await reaches(node, after, "approved")
+        for record_id in (before, after):
+            printed = await node.post(f"/records/{record_id}/print")
+            assert printed.status_code == 200, printed.text

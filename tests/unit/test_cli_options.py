@@ -238,3 +238,18 @@ def test_operators_by_flag_and_by_variable(monkeypatch: pytest.MonkeyPatch) -> N
     assert seen[0].allowed_hosts == ["kantor.local"]
     wrong = runner.invoke(app, ["local", "serve", "--operator", "ana=" + "s" * 20 + ":root"])
     assert wrong.exit_code == 2 and "role 'root'" in wrong.output and "s" * 20 not in wrong.output
+
+
+def test_a_key_rotation_needs_its_key_and_an_aware_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen = captured(monkeypatch, "serve_centre")
+    base = ["central", "serve", "--office", "6172=k", "--data-dir", str(tmp_path)]
+    key = ["--next-signing-key", str(tmp_path / "next.pem")]
+    alone = runner.invoke(app, [*base, *key])
+    assert alone.exit_code == 2 and "go together" in alone.output
+    naive = runner.invoke(app, [*base, *key, "--next-key-from", "2027-01-01T00:00:00"])
+    assert naive.exit_code == 2 and "time zone" in naive.output
+    when = "2027-01-01T00:00:00+07:00"
+    assert runner.invoke(app, [*base, *key, "--next-key-from", when]).exit_code == 0
+    assert seen[0].next_key_valid_from.isoformat() == when
