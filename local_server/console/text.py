@@ -47,7 +47,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "ov.counts": ("Rekaman per status", "Records per state"),
     "ov.waiting": ("Menunggu dikirim", "Waiting to be sent"),
     "ov.records": ("rekaman", "records"),
-    "ov.bytes": ("data", "data"),
     "ov.oldest": ("Terlama menunggu", "Oldest waiting"),
     "ov.eta": (
         "Semua terkirim dalam sekitar {d} pada kecepatan sekarang",
@@ -112,7 +111,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "th.end": ("Selesai", "End"),
     "th.duration": ("Lama", "Duration"),
     "th.cause": ("Penyebab", "Cause"),
-    "th.count": ("Jumlah", "Count"),
     # search and record
     "search.label": ("NIK (16 angka) atau nama", "NIK (16 digits) or name"),
     "search.submit": ("Cari", "Search"),
