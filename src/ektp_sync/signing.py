@@ -62,7 +62,10 @@ class Signer:
             if path.exists() and path.read_text(encoding="ascii") == text:
                 return
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="ascii")
+            # 0600 like every file of the data dir (no secret, but the rule has no exceptions)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(text)
             tmp.replace(path)
         except OSError as exc:  # a read-only key directory: the key is still served at /keys
             logger.warning("could not write the public key to %s: %s", path, exc)

@@ -197,7 +197,10 @@ async def test_an_approval_needs_the_centres_authorisation_for_that_submission(
         return real.sign_decision(decision)
 
     assert trust.refusal(approval(real)) is None
-    assert "does not verify" in (trust.refusal(approval(fake)) or "")
+    # a forged authorisation in a signed approval: applied, but refused at print
+    forged = approval(fake)
+    assert forged.authorisation is not None
+    assert trust.refusal(forged) is None and not trust.authorised(forged.authorisation)
     assert "another submission" in (trust.refusal(approval(real, auth_for="6172-b")) or "")
     assert "another submission" in (trust.refusal(approval(real, nik="6172010605900002")) or "")
     bare = approval(real).model_copy(update={"authorisation": None})
