@@ -9,6 +9,7 @@ pusher works the queue and an operator polls /status and /uploads/pending.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from bench.nodedb import (
     rss_mib,
 )
 from bench.report import Result
+from ektp_sync.domain.operators import Grant, Role
 from ektp_sync.launch import free_port, local_process
 from ektp_sync.storage import create_engine
 from local_server.store.queue import Outbox
@@ -53,8 +55,15 @@ async def claim_latency(url: str, repeats: int) -> float:
 async def node_memory(workdir: Path, url: str, seconds: float) -> tuple[float, float, int]:
     """(RSS at the end, peak RSS) in MiB of a node working this backlog; and claims seen."""
     port = free_port()
+    operator = Grant("bench", "bench-" + os.urandom(16).hex(), Role.CLERK)
     node = local_process(
-        workdir, port, "6172", "bench-key", f"http://127.0.0.1:{free_port()}", db_url=url
+        workdir,
+        port,
+        "6172",
+        "bench-key",
+        f"http://127.0.0.1:{free_port()}",
+        db_url=url,
+        operators=[operator],
     )
     node.start()
     try:
@@ -62,7 +71,8 @@ async def node_memory(workdir: Path, url: str, seconds: float) -> tuple[float, f
         base = node.health_url.removesuffix("/healthz") + "/api/v1"
         deadline = time.monotonic() + seconds
         polls = 0
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        headers = {"Authorization": f"Bearer {operator.token}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
             while time.monotonic() < deadline:
                 (await http.get("/status")).raise_for_status()
                 (await http.get("/uploads/pending", params={"limit": 50})).raise_for_status()

@@ -20,6 +20,7 @@ from central_server.upload_routes import uploads_public_router, uploads_router
 from central_server.upload_sweeper import sweep_expired_uploads
 from central_server.waiting import closing_on_exit_signal
 from ektp_sync import openapi
+from ektp_sync.apidocs import install_api_docs
 from ektp_sync.body import BodyLimits
 from ektp_sync.config import CentralSettings
 from ektp_sync.http_errors import Statuses, install_error_handlers
@@ -73,7 +74,13 @@ def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = No
                     await task
             await parts.store.close()
 
-    app = FastAPI(title="ektp-sync central (Ditjen Dukcapil mock)", lifespan=lifespan)
+    app = FastAPI(
+        title="ektp-sync central (Ditjen Dukcapil mock)",
+        lifespan=lifespan,
+        docs_url=None,  # served from local assets: install_api_docs
+        redoc_url=None,
+    )
+    install_api_docs(app)
     install_error_handlers(
         app, STATUSES, internal_detail="internal error at the centre; it has been logged"
     )

@@ -25,6 +25,7 @@ from central_server.views import Views
 from central_server.waiting import Pulse
 from ektp_sync.body import BodyLimits
 from ektp_sync.config import CentralSettings
+from ektp_sync.rotation import RotatingSigner
 from ektp_sync.signing import Signer
 
 
@@ -50,6 +51,11 @@ class CentreParts:
         not touched until the first statement."""
         store = CentreStore.open(settings.database_url)
         signer = Signer.load_or_create(settings.signing_key_file)
+        next_from = settings.next_key_valid_from
+        if settings.next_signing_key is not None and next_from is not None:
+            signer = RotatingSigner(
+                signer, Signer.load_or_create(settings.next_signing_key), next_from
+            )
         decided = Pulse()
         metrics = CentreMetrics()
         intake = Intake(store.intake, settings.max_backlog, asyncio.Event(), metrics)
@@ -62,7 +68,7 @@ class CentreParts:
             signer=signer,
             keys=ApiKeys(settings.offices, settings.admin_key),
             intake=intake,
-            feed=Feed(store.feed, decided, closing=asyncio.Event()),
+            feed=Feed(store.feed, decided, closing=asyncio.Event(), signer=signer),
             views=Views(store.views, settings.offices),
             dedup=dedup,
             faults=faults,

@@ -80,7 +80,7 @@ async def get_enrollment(submission_id: str, office: Office, views: ViewsPart) -
 
 @public_router.get("/keys", response_model=PublicKey)
 async def get_keys(signer: SignerPart) -> PublicKey:
-    return PublicKey(public_key=signer.public_key_b64)
+    return signer.published()
 
 
 @public_router.get("/healthz")

@@ -19,9 +19,11 @@ from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
 from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordView, ResidentRecord
 from local_server.errors import NikInFlight
+from local_server.store.audit import write_entry
 from local_server.store.queue import enqueue
 from local_server.store.tables import outbox, records, submission_history
 from local_server.store.transitions import BORN, move
@@ -140,14 +142,17 @@ class RecordStore:
             ).all()
         return [_view(r) for r in rows]
 
-    async def mark_printed(self, record_id: str, now: dt.datetime) -> bool:
-        """False when the record may not (or no longer) become printed."""
+    async def mark_printed(self, record_id: str, now: dt.datetime, by: Operator) -> bool:
+        """False when the record may not (or no longer) become printed; the print goes to the
+        audit trail in the same transaction."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(records)
                 .where(records.c.id == record_id, _PRINTED.allowed)
                 .values(state=_PRINTED.target.value, printed_at=now, updated_at=now)
             )
+            if result.rowcount:
+                await write_entry(conn, by, "print", record_id, now)
         return bool(result.rowcount)
 
     async def stored(self, record_id: str) -> Stored | None:
@@ -173,8 +178,10 @@ class RecordStore:
         corrected: ResidentRecord | None = None,
         changed: Sequence[str] = (),
         expected_submission_id: str | None = None,
+        by: Operator,
     ) -> bool:
-        """Archive the spent submission and re-queue the record under `submission_id`.
+        """Archive the spent submission and re-queue the record under `submission_id`; the
+        operator's action goes to the audit trail in the same transaction.
 
         False (and nothing written) unless the record is `failed` — and still under
         `expected_submission_id` when given, so a correction computed from an earlier read cannot
@@ -201,12 +208,15 @@ class RecordStore:
             try:
                 await _archive(conn, record_id, old, now, action, changed)
                 await _requeue(conn, record_id, submission_id, old.payload_bytes, now, corrected)
+                await write_entry(conn, by, _AUDITED[action], record_id, now)
             except IntegrityError:
                 raise NikInFlight(corrected.nik if corrected is not None else old.nik) from None
         return True
 
 
 _PENDING = [s.value for s in sorted(PENDING_UPLOAD)]
+#: the audit trail's name of each re-sending action
+_AUDITED: dict[Action, str] = {"retry": "retry", "correction": "correct"}
 
 #: the failed record as `resend` found it: submission_id, nik, attempts, last_error,
 #: payload_bytes, created_at

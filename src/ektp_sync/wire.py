@@ -260,6 +260,19 @@ class Decision(BaseModel):
     status: DecisionStatus
     reason: DecisionReason
     authorisation: Authorisation | None = None
+    signature: str | None = Field(
+        None,
+        description="Ed25519 by the centre (standard base64) over the canonical JSON of the "
+        "other fields but `authorisation`; the node applies no decision without a valid one",
+    )
+
+    def signed_fields(self) -> dict[str, str]:
+        return {
+            "submission_id": self.submission_id,
+            "nik": self.nik,
+            "status": self.status.value,
+            "reason": self.reason.value,
+        }
 
 
 class DecisionsPage(BaseModel):
@@ -279,9 +292,25 @@ class EnrollmentView(BaseModel):
     decided_at: dt.datetime | None = None
 
 
+class NextKey(BaseModel):
+    """The key the centre will sign with from `valid_from`, announced ahead (key rotation)."""
+
+    public_key: str
+    key_id: str
+    valid_from: str = Field(description="ISO 8601: from when the centre signs with it")
+    signature: str = Field(
+        description="Ed25519 by the current key over the canonical JSON of the other fields"
+    )
+
+    def signed_fields(self) -> dict[str, str]:
+        return self.model_dump(exclude={"signature"})
+
+
 class PublicKey(BaseModel):
     algorithm: Literal["Ed25519"] = "Ed25519"
     public_key: str
+    key_id: str | None = Field(None, description="short name of the key (its fingerprint's)")
+    next: NextKey | None = Field(None, description="the next key, announced ahead; null: none")
 
 
 class ReviewRequest(BaseModel):
@@ -445,6 +474,26 @@ class NeedsAction(BaseModel):
     approved_not_printed: int = Field(description="approved, card not printed yet")
 
 
+class CentreTrustStatus(BaseModel):
+    """Which centre the node believes (an addition for security)."""
+
+    pinned_key_fingerprint: str | None = Field(
+        None, description="SHA256 fingerprint of the pinned centre key; null: none pinned yet"
+    )
+    accepted_key_fingerprints: list[str] = Field(
+        default_factory=list,
+        description="keys accepted besides the pin: the centre's announced next key, keys "
+        "rotated away (for authorisations signed before)",
+    )
+    key_refused: str | None = Field(
+        None, description="why the centre is refused (it offers another key); null: it is not"
+    )
+    decisions_refused: int = Field(
+        0, description="decisions not applied since start (signature did not verify)"
+    )
+    last_decision_refused: str | None = None
+
+
 class NodeStatus(BaseModel):
     office_code: str
     counts: dict[str, int]
@@ -462,6 +511,7 @@ class NodeStatus(BaseModel):
     link_history: list[Outage] = Field(description="outages of the last 7 days, newest first")
     link_summary: LinkSummary
     needs_action: NeedsAction
+    centre_key: CentreTrustStatus = Field(default_factory=CentreTrustStatus)
 
 
 class PrintResult(BaseModel):

@@ -33,9 +33,10 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def node_headers(d: Deployment) -> dict[str, str]:
-    """Extra headers every request to the office node carries: the one place where the
-    operator's `Authorization: Bearer <token>` goes once the node asks for it."""
-    return {}
+    """Extra headers every request to the office node carries: a supervisor's bearer token, so
+    every route (printing included) is reached; schemathesis's `ignored_auth` check also tries
+    each secured route without it."""
+    return d.operator_headers()
 
 
 @dataclass
