@@ -25,7 +25,7 @@ def centre(tmp_path: Path) -> FastAPI:
 
 
 def node(tmp_path: Path) -> FastAPI:
-    return create_node(LocalSettings(data_dir=tmp_path))
+    return create_node(LocalSettings(data_dir=tmp_path, trust_first_key=True))
 
 
 @pytest.fixture(params=["centre", "node"])
