@@ -1,0 +1,136 @@
+"""Group commit on SQLite and PostgreSQL: concurrent recordings share one durable commit, each
+is stored exactly once with its queue entry, and a member that fails fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import Connection, func, insert, select
+
+from ektp_sync.storage import utcnow
+from ektp_sync.wire import ResidentRecord
+from local_server.errors import NikInFlight
+from local_server.service import new_record_id, new_submission_id
+from local_server.store import NodeStore
+from local_server.store.group_commit import GroupCommit
+from local_server.store.records import RecordStore, new_record_row
+from local_server.store.tables import outbox, records
+
+from .residents import resident
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[NodeStore]:
+    store = NodeStore.open(db_url)
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+async def add(store: NodeStore, serial: int) -> str:
+    record_id = new_record_id()
+    resident_record = ResidentRecord.model_validate(resident(serial))
+    await store.records.add(record_id, new_submission_id("6172"), resident_record, utcnow())
+    return record_id
+
+
+async def stored_ids(store: NodeStore) -> tuple[list[str], list[str]]:
+    """Ids of the records and of the queue entries, as the database holds them."""
+    async with store.engine.connect() as conn:
+        ids = (await conn.execute(select(records.c.id))).scalars().all()
+        queued = (await conn.execute(select(outbox.c.record_id))).scalars().all()
+    return list(ids), list(queued)
+
+
+async def test_concurrent_recordings_share_one_commit_each_stored_once(store: NodeStore) -> None:
+    ids = await asyncio.gather(*(add(store, serial) for serial in range(1, 61)))
+    in_db, queued = await stored_ids(store)
+    assert sorted(in_db) == sorted(ids)  # every one, exactly once (ids are the primary key)
+    assert sorted(queued) == sorted(ids)  # each with its queue entry
+    assert store.commits.writes == 60
+    # all 60 were waiting when the first transaction began: one commit for them all
+    assert store.commits.groups == 1
+
+
+async def test_the_answer_is_the_record_as_stored(store: NodeStore) -> None:
+    record_id = new_record_id()
+    body = ResidentRecord.model_validate(resident(7))
+    answered = await store.records.add(record_id, new_submission_id("6172"), body, utcnow())
+    assert answered == await store.records.view(record_id)
+
+
+async def test_a_nik_in_flight_fails_alone_in_its_group(store: NodeStore) -> None:
+    serials = [1, 2, 3, 1, 4, 5]  # the second recording of serial 1 meets the first in flight
+    outcomes = await asyncio.gather(*(add(store, s) for s in serials), return_exceptions=True)
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], NikInFlight)
+    assert isinstance(outcomes[0], str) and outcomes[3] is failed[0]  # the first one won
+    stored = [o for o in outcomes if isinstance(o, str)]
+    in_db, queued = await stored_ids(store)
+    assert sorted(in_db) == sorted(stored) == sorted(queued)
+    assert store.commits.groups == 1 and store.commits.writes == 5
+
+
+async def test_any_failing_write_is_rolled_back_alone(store: NodeStore) -> None:
+    """A write that breaks half-way leaves nothing of itself (its savepoint is rolled back)."""
+    commits = GroupCommit(store.engine)
+    rows = [
+        new_record_row(f"r{n}", f"s{n}", ResidentRecord.model_validate(resident(n)), utcnow())
+        for n in range(1, 4)
+    ]
+
+    def good(n: int) -> object:
+        return lambda conn: conn.execute(insert(records), rows[n])
+
+    def breaks_half_way(conn: Connection) -> None:
+        conn.execute(insert(records), rows[1])
+        raise ValueError("after the first statement")
+
+    try:
+        outcomes = await asyncio.gather(
+            commits.write(good(0)),  # type: ignore[arg-type]
+            commits.write(breaks_half_way),
+            commits.write(good(2)),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+    finally:
+        await commits.close()
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    in_db, _ = await stored_ids(store)
+    assert sorted(in_db) == ["r1", "r3"]
+    assert (commits.groups, commits.writes) == (1, 2)
+
+
+async def test_a_lone_write_that_fails_leaves_nothing(store: NodeStore) -> None:
+    """Alone in its transaction (no savepoint), a write's error rolls the transaction back."""
+    await add(store, 1)
+    with pytest.raises(NikInFlight):
+        await add(store, 1)
+    in_db, queued = await stored_ids(store)
+    assert len(in_db) == len(queued) == 1
+    async with store.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(records)) == 1
+    # the store still takes recordings after the failure
+    await add(store, 2)
+    assert len((await stored_ids(store))[0]) == 2
+
+
+async def test_bursts_beyond_the_group_limit_are_split(store: NodeStore) -> None:
+    commits = GroupCommit(store.engine, max_group=8)
+    small = RecordStore(store.engine, commits)
+    bodies = [ResidentRecord.model_validate(resident(serial)) for serial in range(1, 21)]
+    try:
+        ids = [new_record_id() + f"{n:02d}" for n in range(20)]
+        await asyncio.gather(
+            *(
+                small.add(i, new_submission_id("6172"), b, utcnow())
+                for i, b in zip(ids, bodies, strict=True)
+            )
+        )
+    finally:
+        await commits.close()
+    assert sorted((await stored_ids(store))[1]) == sorted(ids)
+    assert (commits.groups, commits.writes) == (3, 20)
