@@ -75,7 +75,7 @@ def persist_queue_put(path: Path, payloads: Payloads, threads: int = 1) -> float
     """Items put per second, one transaction each, from `threads` callers at once."""
     queue = persistqueue.SQLiteAckQueue(str(path), auto_commit=True, multithreading=threads > 1)
     try:
-        if queue._getter.execute("PRAGMA synchronous").fetchone()[0] != 2:  # noqa: SLF001
+        if queue._getter.execute("PRAGMA synchronous").fetchone()[0] != 2:
             raise RuntimeError("persist-queue does not run at synchronous=FULL here")
         items = [{"nik": nik, "payload": payload} for nik, payload in payloads]
         started = time.perf_counter()
@@ -128,7 +128,8 @@ async def service_path(path: Path, people: Sequence[ResidentRecord], callers: in
     store = NodeStore.open(url)
     try:
         worker = SyncWorker(store, settings)  # never started: the centre is not part of this
-        service = RecordService(store.records, settings, worker, Figures(store.figures, worker.link))
+        figures = Figures(store.figures, worker.link)
+        service = RecordService(store.records, settings, worker, figures)
 
         async def caller(mine: Sequence[ResidentRecord]) -> None:
             for person in mine:

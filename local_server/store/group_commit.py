@@ -1,11 +1,11 @@
 """Group commit: concurrent writes share one durable transaction; each succeeds or fails alone.
 
-A caller hands `GroupCommit.write` a function of a connection (its statements) and is answered
+A caller hands `GroupCommit.write` its statements (with their parameters) and is answered
 once the transaction holding them is committed — on SQLite in WAL with `synchronous=FULL`, once
 it is fsynced. While one group is being written, the writes that arrive meanwhile wait and go
 together into the next: one commit (one fsync) for all of them, and no timer: a lone write is
-committed at once. Each write runs in its own SAVEPOINT, so one that fails (say a NIK already
-in flight: the unique index) is rolled back alone and its caller gets its error, while the
+committed at once. A member that fails (say a NIK already in flight: the unique index) is
+rolled back alone (savepoints, see `apply_group`) and its caller gets its error, while the
 others of the group are committed. Should the commit itself fail, every caller of the group
 gets that error and nothing of the group is written.
 
@@ -18,40 +18,65 @@ GIL and, on a busy machine, for a core). On PostgreSQL it runs on the async engi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Executable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.storage import is_sqlite, sqlite_writer_engine
 
-#: a member's statements, run on the group's connection inside the member's own savepoint
-Write = Callable[[Connection], None]
+#: a member's statements in order, each with its parameters (one row)
+Write = Sequence[tuple[Executable, dict[str, Any]]]
 #: at most this many writes per transaction (a burst beyond it is committed in several)
 MAX_GROUP = 500
 
 
 def apply_group(conn: Connection, writes: Sequence[Write]) -> list[Exception | None]:
-    """Run each write in its own savepoint; a failed one is rolled back alone. Outcomes in order.
+    """Write the group; each member that fails is rolled back alone. Outcomes in order.
 
-    A write alone needs no savepoint (two statements fewer): its error propagates and rolls back
-    the transaction, which holds nothing else.
+    First all together: when every member runs the same statements (the common case: new
+    recordings), each statement once for all of them (one executemany), in one savepoint. Should
+    that fail, the savepoint is rolled back and each member is written in a savepoint of its own,
+    so only the members that fail by themselves fail. A write alone needs no savepoint: its error
+    rolls back the transaction, which holds nothing else.
     """
     if len(writes) == 1:
-        writes[0](conn)
+        _run(conn, writes[0])
         return [None]
+    together = _together(writes)
+    if together is not None:
+        try:
+            with conn.begin_nested():
+                _run(conn, together)
+            return [None] * len(writes)
+        except Exception:  # someone in the group failed: find out who, one by one
+            pass
     outcomes: list[Exception | None] = []
     for write in writes:
         try:
             with conn.begin_nested():
-                write(conn)
+                _run(conn, write)
         except Exception as exc:  # the member's own failure: its caller gets it, the rest go on
             outcomes.append(exc)
         else:
             outcomes.append(None)
     return outcomes
+
+
+def _run(conn: Connection, steps: Sequence[tuple[Executable, Any]]) -> None:
+    for statement, parameters in steps:
+        conn.execute(statement, parameters)
+
+
+def _together(writes: Sequence[Write]) -> list[tuple[Executable, list[dict[str, Any]]]] | None:
+    """The group as one executemany per statement, if all members run the same statements."""
+    shape = [statement for statement, _ in writes[0]]
+    if any([statement for statement, _ in write] != shape for write in writes[1:]):
+        return None
+    return [(statement, [write[k][1] for write in writes]) for k, statement in enumerate(shape)]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, Select, func, insert, select, update
+from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -93,13 +93,8 @@ class RecordStore:
         cannot both pass, in one group or in two)."""
         row = new_record_row(record_id, submission_id, resident, now)
         entry = queue_entry(record_id, row["payload_bytes"], now)
-
-        def store(conn: Connection) -> None:
-            conn.execute(_INSERT_RECORD, row)
-            conn.execute(ENQUEUE, entry)
-
         try:
-            await self._commits.write(store)
+            await self._commits.write([(_INSERT_RECORD, row), (ENQUEUE, entry)])
         except IntegrityError:
             raise NikInFlight(resident.nik) from None
         return RecordView(

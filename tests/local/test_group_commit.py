@@ -7,7 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import ResidentRecord
@@ -15,6 +16,7 @@ from local_server.errors import NikInFlight
 from local_server.service import new_record_id, new_submission_id
 from local_server.store import NodeStore
 from local_server.store.group_commit import GroupCommit
+from local_server.store.queue import ENQUEUE, queue_entry
 from local_server.store.records import RecordStore, new_record_row
 from local_server.store.tables import outbox, records
 
@@ -73,34 +75,29 @@ async def test_a_nik_in_flight_fails_alone_in_its_group(store: NodeStore) -> Non
     assert store.commits.groups == 1 and store.commits.writes == 5
 
 
-async def test_any_failing_write_is_rolled_back_alone(store: NodeStore) -> None:
-    """A write that breaks half-way leaves nothing of itself (its savepoint is rolled back)."""
+async def test_a_write_failing_half_way_is_rolled_back_alone(store: NodeStore) -> None:
+    """A member whose second statement fails leaves nothing of itself; the others commit."""
     commits = GroupCommit(store.engine)
+    now = utcnow()
     rows = [
-        new_record_row(f"r{n}", f"s{n}", ResidentRecord.model_validate(resident(n)), utcnow())
+        new_record_row(f"r{n}", f"s{n}", ResidentRecord.model_validate(resident(n)), now)
         for n in range(1, 4)
     ]
-
-    def good(n: int) -> object:
-        return lambda conn: conn.execute(insert(records), rows[n])
-
-    def breaks_half_way(conn: Connection) -> None:
-        conn.execute(insert(records), rows[1])
-        raise ValueError("after the first statement")
-
+    writes = [
+        [(insert(records), row), (ENQUEUE, queue_entry(str(row["id"]), 10, now))] for row in rows
+    ]
+    # the second one's queue entry points at no record: the foreign key refuses it
+    writes[1][1] = (ENQUEUE, queue_entry("no-such-record", 10, now))
     try:
         outcomes = await asyncio.gather(
-            commits.write(good(0)),  # type: ignore[arg-type]
-            commits.write(breaks_half_way),
-            commits.write(good(2)),  # type: ignore[arg-type]
-            return_exceptions=True,
+            *(commits.write(write) for write in writes), return_exceptions=True
         )
     finally:
         await commits.close()
     assert outcomes[0] is None and outcomes[2] is None
-    assert isinstance(outcomes[1], ValueError)
-    in_db, _ = await stored_ids(store)
-    assert sorted(in_db) == ["r1", "r3"]
+    assert isinstance(outcomes[1], IntegrityError)
+    in_db, queued = await stored_ids(store)
+    assert sorted(in_db) == sorted(queued) == ["r1", "r3"]
     assert (commits.groups, commits.writes) == (1, 2)
 
 
