@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from bench.nodedb import create_node_db, distinct_residents
 from bench.report import Result
 from ektp_sync.config import LocalSettings
 from ektp_sync.launch import Deployment
-from ektp_sync.storage import UTCDateTime
+from ektp_sync.storage import SQLITE_WAL_CHECKPOINT_PAGES, UTCDateTime
 from ektp_sync.testing import OfficeClient
 from ektp_sync.wire import ResidentRecord
 from local_server.figures import Figures
@@ -95,30 +95,39 @@ def _sql(table: Any, keys: list[str]) -> str:
 
 
 def plain_outbox(path: Path, people: Sequence[ResidentRecord]) -> float:
-    """Records per second through plain `sqlite3`: our two INSERTs, one transaction each."""
+    """Records per second through plain `sqlite3`: our two INSERTs, one transaction each, at
+    the node's settings (WAL, FULL, its checkpoint interval, foreign keys)."""
     asyncio.run(create_node_db(path))
     stamp = UTCDateTime().bind_processor(sqlite.dialect())
     assert stamp is not None
+    now = dt.datetime.now(dt.UTC)
+    record_sql = _sql(records, list(new_record_row("", "", people[0], now)))
+    entry_sql = _sql(outbox, list(queue_entry("", 0, now)))
     connection = sqlite3.connect(path, isolation_level=None)
     try:
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            f"wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}",
+            "foreign_keys=ON",
+        ):
             connection.execute(f"PRAGMA {pragma}")
         started = time.perf_counter()
         for n, person in enumerate(people):
             now = dt.datetime.now(dt.UTC)
             row = new_record_row(f"{n:024d}", f"6172-{n:024d}", person, now)
             entry = queue_entry(row["id"], row["payload_bytes"], now)
-            for values in (row, entry):
-                for key, value in values.items():
-                    if isinstance(value, dt.datetime):
-                        values[key] = stamp(value)
             connection.execute("BEGIN IMMEDIATE")
-            connection.execute(_sql(records, list(row)), list(row.values()))
-            connection.execute(_sql(outbox, list(entry)), list(entry.values()))
+            connection.execute(record_sql, [_plain(v, stamp) for v in row.values()])
+            connection.execute(entry_sql, [_plain(v, stamp) for v in entry.values()])
             connection.execute("COMMIT")
         return len(people) / (time.perf_counter() - started)
     finally:
         connection.close()
+
+
+def _plain(value: Any, stamp: Callable[[Any], Any]) -> Any:
+    return stamp(value) if isinstance(value, dt.datetime) else value
 
 
 async def service_path(path: Path, people: Sequence[ResidentRecord], callers: int) -> float:
