@@ -5,7 +5,9 @@ commit returns, so a 201 survives a crash of the process *and* of the machine (p
 the price of one fsync per commit (the hot paths batch their commits). Every SQLite transaction
 starts with `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing with
 "database is locked" on a read-to-write upgrade; one process uses a single connection, so its
-tasks queue in asyncio instead of busy-waiting inside SQLite.
+tasks queue in asyncio instead of busy-waiting inside SQLite — and, for the node's group commit,
+one blocking connection configured alike (`sqlite_writer_engine`) that a writer thread uses for
+a whole transaction at a time.
 
 Bulk statements bind a batch of ids as one value (`IdList`): a JSON array on SQLite, an array
 on PostgreSQL. `INSERT … ON CONFLICT DO NOTHING` is spelt in each dialect's own construct
