@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -131,3 +132,22 @@ async def test_bursts_beyond_the_group_limit_are_split(store: NodeStore) -> None
         await commits.close()
     assert sorted((await stored_ids(store))[1]) == sorted(ids)
     assert (commits.groups, commits.writes) == (3, 20)
+
+
+async def test_over_http_only_the_duplicate_is_refused(node: httpx.AsyncClient) -> None:
+    """Concurrent POST /records: ten 201s and one 409 (its NIK in flight), nothing else lost."""
+    bodies = [resident(serial) for serial in range(1, 11)] + [resident(5)]
+    responses = await asyncio.gather(*(node.post("/records", json=body) for body in bodies))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] * 10 + [409]
+    refused = next(r for r in responses if r.status_code == 409)
+    assert refused.json()["rule"] == "nik_in_flight"
+    created = {_identity(r.json()) for r in responses if r.status_code == 201}
+    listed = (await node.get("/records", params={"limit": 50})).json()["records"]
+    assert {_identity(r) for r in listed} == created  # the 201s said what was stored
+    assert (await node.get("/status")).json()["pending"] == 10
+
+
+def _identity(view: dict[str, object]) -> tuple[object, ...]:
+    """What a record keeps whatever the (unreachable) centre's link does with it."""
+    return view["id"], view["nik"], view["submission_id"], view["created_at"]
