@@ -16,8 +16,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 from bench.nodedb import (
     add_missing_indexes,
@@ -28,8 +27,9 @@ from bench.nodedb import (
 )
 from bench.report import Result
 from ektp_sync.config import LocalSettings
-from ektp_sync.launch import LOOPBACK, free_port, local_process
+from ektp_sync.launch import LOOPBACK, Deployment, free_port
 from ektp_sync.storage import create_engine
+from ektp_sync.testing import OfficeClient
 from local_server.store.queue import Outbox
 
 SINGKAWANG_BACKLOG = 137_533
@@ -63,9 +63,12 @@ async def claim_latency(url: str, repeats: int) -> float:
 async def silent_centre() -> AsyncIterator[str]:
     """A "centre" that takes every request and never answers; its URL."""
     held: list[asyncio.StreamWriter] = []
+    handlers: list[asyncio.Task[Any]] = []
 
     async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)
+        if (task := asyncio.current_task()) is not None:
+            handlers.append(task)
         while await reader.read(65536):
             pass
 
@@ -73,43 +76,42 @@ async def silent_centre() -> AsyncIterator[str]:
     try:
         yield f"http://{LOOPBACK}:{server.sockets[0].getsockname()[1]}"
     finally:
+        server.close()
         for writer in held:
             writer.close()
-        server.close()
+        # each handler then reads the end of its connection and returns
+        await asyncio.gather(*handlers, return_exceptions=True)
 
 
 async def node_memory(workdir: Path, url: str, seconds: float) -> tuple[float, float, int, int]:
     """(RSS with uploads in flight, peak RSS) in MiB of a node working this backlog; the
     records in flight (uploading) when the RSS was read; polls made."""
     async with silent_centre() as centre_url:
-        node = local_process(
-            workdir,
-            free_port(),
-            "6172",
-            "bench-key",
-            centre_url,
-            db_url=url,
-            # the unanswered uploads stay in flight for the whole watch
-            extra=["--request-timeout", str(seconds * 4)],
+        deployment = Deployment(
+            base_dir=workdir,
+            local_dbs={"6172": url},
+            # the node's centre is the silent one (the last option wins); the unanswered
+            # uploads stay in flight for the whole watch
+            local_extra=["--central-url", centre_url, "--request-timeout", str(seconds * 4)],
         )
+        node = deployment.locals["6172"]
         node.start()
         try:
             await node.wait_ready(120)
-            base = node.health_url.removesuffix("/healthz") + "/api/v1"
             deadline = time.monotonic() + seconds
             polls = 0
-            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            async with OfficeClient.of(deployment) as office:
                 while time.monotonic() < deadline:
-                    (await http.get("/uploads/pending", params={"limit": 50})).raise_for_status()
-                    status = await http.get("/status")
-                    status.raise_for_status()
+                    pending = await office.http.get("/uploads/pending", params={"limit": 50})
+                    pending.raise_for_status()
+                    await office.status()
                     polls += 1
                     await asyncio.sleep(1.0)
                 assert node.pid is not None
                 now, peak = rss_mib(node.pid)
-                in_flight = (await http.get("/status")).json()["counts"]["uploading"]
+                in_flight = (await office.status())["counts"]["uploading"]
         finally:
-            node.stop()
+            deployment.stop()
     return now, peak, in_flight, polls
 
 
