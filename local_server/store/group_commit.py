@@ -7,7 +7,9 @@ together into the next: one commit (one fsync) for all of them, and no timer: a 
 committed at once. A member that fails (say a NIK already in flight: the unique index) is
 rolled back alone (savepoints, see `apply_group`) and its caller gets its error, while the
 others of the group are committed. Should the commit itself fail, every caller of the group
-gets that error and nothing of the group is written.
+gets that error and nothing of the group is written. A caller that goes away (a dropped
+request) before its group begins writes nothing; once its group has begun, it is written all
+the same, like a request cut off by a crash (docs/guarantees.md, "Durability").
 
 On SQLite the group runs on a thread of its own over a blocking connection: one hand-off per
 group, where aiosqlite hands each statement to its thread and back (each hand-off waits for the
@@ -164,6 +166,10 @@ class GroupCommit:
                 outcomes = await self._runner.run([m.write for m in group])
             except Exception as exc:  # the commit failed: nothing of the group was written
                 outcomes = [exc] * len(group)
+            except BaseException:  # the loop is going away: nobody may wait forever
+                for member in group:
+                    member.done.cancel()
+                raise
             else:
                 self.groups += 1
                 self.writes += sum(o is None for o in outcomes)

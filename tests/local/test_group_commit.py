@@ -151,3 +151,17 @@ async def test_over_http_only_the_duplicate_is_refused(node: httpx.AsyncClient) 
 def _identity(view: dict[str, object]) -> tuple[object, ...]:
     """What a record keeps whatever the (unreachable) centre's link does with it."""
     return view["id"], view["nik"], view["submission_id"], view["created_at"]
+
+
+async def test_a_caller_gone_before_its_group_began_writes_nothing(store: NodeStore) -> None:
+    bodies = [ResidentRecord.model_validate(resident(serial)) for serial in (1, 2)]
+    kept, dropped = (
+        asyncio.create_task(store.records.add(f"r{n}", f"s{n}", body, utcnow()))
+        for n, body in enumerate(bodies)
+    )
+    await asyncio.sleep(0)  # both wait for the group, which has not begun yet
+    dropped.cancel()  # the request went away
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await dropped
+    assert await stored_ids(store) == (["r0"], ["r0"])
