@@ -18,7 +18,10 @@ from bench.report import Result, render, write_json
 BENCHES: dict[str, tuple[str, Callable[[Path, bool], Result]]] = {
     "drain": ("1. backlog drain on loopback, default vs naive", drain.run_loopback),
     "slowlink": ("2. slow link goodput vs physical limit", drain.run_slow_link),
-    "queue": ("3. queue operations vs persist-queue", queueops.run),
+    "queue": (
+        "3. storing a record (POST /records) vs persist-queue, sqlite3, the disk",
+        queueops.run,
+    ),
     "dedup": ("4. de-duplication vs numpy roofline", lambda _dir, quick: dedup.run(quick)),
     "backlog": ("5. 137,533-record backlog: memory and claim latency", backlog.run),
     "eta": ("6. the operator's estimates vs what then happens, on VSAT", eta.run),

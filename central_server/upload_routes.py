@@ -18,7 +18,11 @@ UPLOADS = "/uploads"
 
 
 async def tus_resumable(
-    tus_resumable: Annotated[str | None, Header(alias="Tus-Resumable")] = None,
+    tus_resumable: Annotated[
+        str | None,
+        # documented as the one value spoken; any other (or none) is tus's 412, checked below
+        Header(alias="Tus-Resumable", json_schema_extra={"enum": [tus.VERSION]}),
+    ] = None,
 ) -> None:
     tus.check_version(tus_resumable)
 

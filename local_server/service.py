@@ -87,13 +87,14 @@ class RecordService:
         self._figures = figures
 
     async def record(self, resident: ResidentRecord) -> RecordView:
-        """Store the record and its queue entry in one transaction, then wake the pusher."""
+        """Store the record and its queue entry durably (one transaction), then wake the pusher;
+        the answer is the record as written (no read back)."""
         record_id = new_record_id()
         submission_id = new_submission_id(self._settings.office_code)
-        await self._store.add(record_id, submission_id, resident, utcnow())
+        view = await self._store.add(record_id, submission_id, resident, utcnow())
         self._worker.wake()
         logger.info("record stored and queued", extra=_ids(record_id, submission_id))
-        return await self.get(record_id)
+        return view
 
     async def get(self, record_id: str) -> RecordView:
         view = await self._store.view(record_id)

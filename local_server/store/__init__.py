@@ -18,6 +18,7 @@ from ektp_sync.storage import create_engine
 from local_server.store.audit import AuditTrail
 from local_server.store.decisions import Inbox
 from local_server.store.figures import FigureStore
+from local_server.store.group_commit import GroupCommit
 from local_server.store.outages import OutageStore
 from local_server.store.queue import Outbox
 from local_server.store.records import RecordStore
@@ -28,7 +29,9 @@ from local_server.store.tables import create_tables
 class NodeStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.records = RecordStore(engine)
+        #: new recordings share durable commits (see group_commit)
+        self.commits = GroupCommit(engine)
+        self.records = RecordStore(engine, self.commits)
         self.decisions = Inbox(engine)
         self.figures = FigureStore(engine)
         self.outages = OutageStore(engine)
@@ -49,4 +52,5 @@ class NodeStore:
         return await create_tables(self.engine)
 
     async def close(self) -> None:
+        await self.commits.close()
         await self.engine.dispose()

@@ -24,7 +24,8 @@ from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
 from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordView, ResidentRecord
 from local_server.errors import NikInFlight
 from local_server.store.audit import write_entry
-from local_server.store.queue import enqueue
+from local_server.store.group_commit import GroupCommit
+from local_server.store.queue import ENQUEUE, enqueue, queue_entry
 from local_server.store.tables import outbox, records, submission_history
 from local_server.store.transitions import BORN, move
 
@@ -58,36 +59,58 @@ class Stored:
     submission_id: str
 
 
+def new_record_row(
+    record_id: str, submission_id: str, resident: ResidentRecord, now: dt.datetime
+) -> dict[str, Any]:
+    """The row of a new recording, queued (the parameters of `_INSERT_RECORD`)."""
+    payload = payload_of(resident)
+    return {
+        "id": record_id,
+        "nik": resident.nik,
+        "state": BORN.value,
+        "submission_id": submission_id,
+        "payload": payload,
+        "payload_bytes": len(payload.encode("utf-8")),
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+#: built once: its compiled form is then found in SQLAlchemy's cache on every recording
+_INSERT_RECORD = insert(records)
+
+
 class RecordStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, commits: GroupCommit) -> None:
         self._engine = engine
+        self._commits = commits
 
     async def add(
         self, record_id: str, submission_id: str, resident: ResidentRecord, now: dt.datetime
-    ) -> None:
-        """Store the record and its queue entry in one transaction; NikInFlight when another
-        record of the NIK is in flight (a partial unique index: two concurrent POSTs cannot
-        both pass)."""
-        payload = payload_of(resident)
-        payload_bytes = len(payload.encode("utf-8"))
+    ) -> RecordView:
+        """Store the record and its queue entry in one transaction, shared with the recordings
+        made meanwhile (group commit); the record as stored, once durable. NikInFlight when
+        another record of the NIK is in flight (a partial unique index: two concurrent POSTs
+        cannot both pass, in one group or in two)."""
+        row = new_record_row(record_id, submission_id, resident, now)
+        entry = queue_entry(record_id, row["payload_bytes"], now)
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(records).values(
-                        id=record_id,
-                        nik=resident.nik,
-                        state=BORN.value,
-                        submission_id=submission_id,
-                        payload=payload,
-                        payload_bytes=payload_bytes,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await enqueue(conn, record_id, payload_bytes)
+            await self._commits.write([(_INSERT_RECORD, row), (ENQUEUE, entry)])
         except IntegrityError:
             raise NikInFlight(resident.nik) from None
+        return RecordView(
+            id=record_id,
+            nik=resident.nik,
+            state=BORN,
+            submission_id=submission_id,
+            attempts=0,
+            last_error=None,
+            next_attempt_at=now,
+            decision=None,
+            created_at=now,
+            updated_at=now,
+        )
 
     async def view(self, record_id: str) -> RecordView | None:
         async with self._engine.connect() as conn:

@@ -49,7 +49,8 @@ class Run:
 
 
 def runs(d: Deployment, budget: float) -> list[Run]:
-    office = {"Authorization": f"Bearer {d.office_keys[d.offices[0]]}"}
+    # Tus-Resumable on every request, as every tus client sends it (its absence is tus's 412)
+    office = {"Authorization": f"Bearer {d.office_keys[d.offices[0]]}", "Tus-Resumable": "1.0.0"}
     admin = {"Authorization": f"Bearer {d.admin_key}"}
     return [
         Run("office node", d.local_url(), node_headers(d), [], budget * 0.45),
