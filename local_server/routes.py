@@ -31,7 +31,12 @@ from local_server.service import RecordService
 #: a record is at most 2 MiB of attachments (decoded), i.e. ~2.7 MiB as base64, plus text
 MAX_RECORD_BODY_BYTES = 4 * 1024 * 1024
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_operator)])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(current_operator)],
+    # every route: no or an unknown token (401), a Host not of this node (421)
+    responses={401: {"model": ErrorBody}, 421: {"model": ErrorBody}},
+)
 health_router = APIRouter()
 
 #: a correction: any top-level fields of a record, checked once merged with the stored ones
@@ -45,9 +50,9 @@ def _correction_schema() -> dict[str, Any]:
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody},
     403: {"model": ErrorBody},
     404: {"model": ErrorBody},
+    415: {"model": ErrorBody},
     409: {"model": ErrorBody},
     413: {"model": ErrorBody},
 }
