@@ -78,10 +78,10 @@ class DecisionStore:
             )
         return bool(found)
 
-    async def identities_after(self, after: int) -> Sequence[Identity]:
-        """Outside any decision (loading the gallery at start)."""
+    async def identities_after(self, after: int, limit: int | None = None) -> Sequence[Identity]:
+        """Outside any decision (loading the gallery at start, `limit` at a time)."""
         async with self._engine.connect() as conn:
-            return await _identities_after(conn, after)
+            return await _identities_after(conn, after, limit)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[DecisionTransaction]:
@@ -164,11 +164,14 @@ class DecisionTransaction:
         return max(int(i) for i in ids)
 
 
-async def _identities_after(conn: AsyncConnection, after: int) -> Sequence[Identity]:
+async def _identities_after(
+    conn: AsyncConnection, after: int, limit: int | None = None
+) -> Sequence[Identity]:
     rows = await conn.execute(
         select(identities.c.id, identities.c.nik, identities.c.template)
         .where(identities.c.id > after)
         .order_by(identities.c.id)
+        .limit(limit)
     )
     return cast(Sequence[Identity], rows.all())  # rows are tuples
 
