@@ -37,6 +37,7 @@ class Gallery:
     def __init__(self, capacity: int = INITIAL_CAPACITY, rows: Rows | None = None) -> None:
         self._rows: Rows = rows if rows is not None else PrivateRows(capacity)
         self._size = 0
+        self._published = 0  # rows this process knows to be published (by anyone)
         self._index = NikIndex()
         self.max_identity_id = 0
 
@@ -58,16 +59,18 @@ class Gallery:
         never published are dropped; the database catch-up brings committed ones back)."""
         async with self._rows.locked():
             size, max_identity_id = self._rows.published()
-            if size < self._size:
-                self._index.truncate(size)
-            elif size > self._size:
-                self._index.add_many(self._rows.keys[self._size : size].copy(), self._size)
-            self._size, self.max_identity_id = size, max_identity_id
+            known = min(self._size, self._published)  # rows past it were never published
+            self._index.truncate(known)
+            if size > known:
+                self._index.add_many(self._rows.keys[known:size].copy(), known)
+            self._size = self._published = size
+            self.max_identity_id = max_identity_id
             yield
 
     def publish(self) -> None:
         """Show the rows and identity ids committed so far to the other processes."""
         self._rows.publish(self._size, self.max_identity_id)
+        self._published = self._size
 
     def add(self, nik: str, template: Vector) -> None:
         if nik in self:
