@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import backlog, dedup, drain, eta, queueops
+from bench import backlog, bigcentre, dedup, drain, eta, queueops, realdrain
 from bench.report import Result, render, write_json
 
 #: name → (what it measures, how to run it in a scratch directory)
@@ -19,7 +19,12 @@ BENCHES: dict[str, tuple[str, Callable[[Path, bool], Result]]] = {
     "drain": ("1. backlog drain on loopback, default vs naive", drain.run_loopback),
     "slowlink": ("2. slow link goodput vs physical limit", drain.run_slow_link),
     "queue": ("3. queue operations vs persist-queue", queueops.run),
-    "dedup": ("4. de-duplication vs numpy roofline", lambda _dir, quick: dedup.run(quick)),
+    "dedup": (
+        "4. de-duplication vs the machine's sgemm peak and read bandwidth",
+        lambda _dir, quick: dedup.run(quick),
+    ),
+    "workers": ("4b. one gallery for all centre workers: memory", bigcentre.run),
+    "realdrain": ("4c. drain against a centre holding a big register", realdrain.run),
     "backlog": ("5. 137,533-record backlog: memory and claim latency", backlog.run),
     "eta": ("6. the operator's estimates vs what then happens, on VSAT", eta.run),
 }

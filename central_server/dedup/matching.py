@@ -35,7 +35,8 @@ THREADS = max(1, len(os.sched_getaffinity(0)))
 
 # the process's BLAS runs one thread per call; our pool supplies the parallelism (see above)
 _blas_limit = threadpool_limits(limits=1, user_api="blas")
-_pool = ThreadPoolExecutor(THREADS, thread_name_prefix="match")
+#: one thread per core; numpy releases the GIL in the products and reductions
+pool = ThreadPoolExecutor(THREADS, thread_name_prefix="match")
 
 
 def block_rows(probes: int) -> int:
@@ -59,7 +60,7 @@ def best_scores(matrix: np.ndarray, queries: np.ndarray, own: np.ndarray) -> np.
     bounds = np.linspace(0, size, THREADS + 1).astype(int)
     parts = [np.full(count, -np.inf, dtype=np.float32) for _ in range(THREADS)]
     futures = [
-        _pool.submit(_best_over, matrix, queries, int(lo), int(hi), own, owners, part)
+        pool.submit(_best_over, matrix, queries, int(lo), int(hi), own, owners, part)
         for lo, hi, part in zip(bounds[:-1], bounds[1:], parts, strict=True)
     ]
     for future in futures:
