@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from central_server.dedup import engine
 from central_server.errors import NotInReview, SubmissionNotFound
 from central_server.parts import CentreParts
 from central_server.store.tables import decision_log, identities
@@ -195,3 +197,24 @@ async def test_second_decider_catches_up_before_deciding(
         assert len(other.dedup.gallery) == 1
     finally:
         await other.parts.store.close()
+
+
+async def test_gallery_loads_a_bulk_register_in_chunks(
+    desk: Desk, settings: CentralSettings, rng: np.random.Generator, monkeypatch: Any
+) -> None:
+    """A register loaded in bulk is read a chunk at a time at start, every identity matched:
+    the first, one at a chunk's edge and the last."""
+    monkeypatch.setattr(engine, "LOAD_CHUNK", 3)
+    people = [f.unit(rng) for _ in range(7)]
+    register = [(f.nik(), t.astype(np.float32).tobytes()) for t in people]
+    now = dt.datetime.now(dt.UTC)
+    await desk.parts.store.decisions.enrol_in_bulk(register, OFFICE, now)
+    restarted = Desk(settings)
+    try:
+        assert await restarted.dedup.load_gallery() == 7
+        assert restarted.dedup.gallery.max_identity_id == await desk.count(identities)
+        for t in (people[0], people[2], people[3], people[6]):
+            (view,) = await restarted.decide(f.record(f.near(t, 0.95, rng)))
+            assert view.reason == "duplicate_identity"
+    finally:
+        await restarted.parts.store.close()
