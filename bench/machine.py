@@ -8,7 +8,9 @@
   `max` (one read, one compare a value: memory-bound) on one core and on every core; one probe
   must read every byte of the gallery once, so a pass over it is the least it can cost.
 
-Both are "best of" several tries, as our figures are, so the ratios compare like with like.
+Each is measured right before and right after what it bounds, for as long as that takes, and
+the ratio is taken per round: on a machine shared with others the load changes from one second
+to the next, and only neighbours in time meet the same load.
 """
 
 from __future__ import annotations
@@ -43,18 +45,39 @@ class Limits:
         self._a = [rng.standard_normal((PEAK_N, PEAK_N), dtype=np.float32) for _ in range(THREADS)]
         self._b = rng.standard_normal((PEAK_N, PEAK_N), dtype=np.float32)
 
-    def sgemm_gflops(self, tries: int = 2) -> float:
+    def sgemm_gflops(self, seconds: float) -> float:
+        """GFLOP/s over about `seconds` (as long as what it is compared with, right beside it,
+        so that both meet the same load): half of it OpenBLAS threading one product over every
+        core, half one single-threaded product per core at once; the better of the two."""
         flops = 2 * PEAK_N**3
         a, b = self._a[0], self._b
-        with threadpool_limits(limits=THREADS, user_api="blas"):
-            threaded = best_seconds(lambda: a @ b, tries)
+
+        def threaded() -> None:
+            with threadpool_limits(limits=THREADS, user_api="blas"):
+                a @ b
 
         def per_core() -> None:
             for f in [pool.submit(np.matmul, a, self._b) for a in self._a]:
                 f.result()
 
-        split = best_seconds(per_core, tries)
-        return max(flops / threaded, THREADS * flops / split) / 1e9
+        return max(
+            flops * runs / spent / 1e9
+            for runs, spent in (
+                _repeat(threaded, seconds / 2),
+                _repeat(per_core, seconds / 2, THREADS),
+            )
+        )
+
+
+def _repeat(work: Callable[[], object], seconds: float, per_call: int = 1) -> tuple[int, float]:
+    """(products made, seconds spent) running `work` at least once and for about `seconds`."""
+    runs, started = 0, time.perf_counter()
+    while True:
+        work()
+        runs += per_call
+        spent = time.perf_counter() - started
+        if spent >= seconds:
+            return runs, spent
 
 
 def read_gbps(array: np.ndarray, tries: int = 3) -> float:

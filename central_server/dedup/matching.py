@@ -10,8 +10,9 @@ Why it is shaped this way (figures in docs/performance.md, "De-duplication"):
   single-threaded product over their own half of the gallery reach the machine's sgemm peak
   where BLAS threading reached a third of it. So this module sets the process's BLAS to one
   thread (the centre uses BLAS for nothing else) and keeps a pool of one thread per core.
-- **One probe is a pass over memory**: a matrix-vector product over big blocks (the gallery is
-  read once at full bandwidth; there is nothing to reuse from cache).
+- **One probe is a pass over memory**: a matrix-vector product over big blocks in one thread
+  (the gallery is read once at full bandwidth; there is nothing to reuse from cache, and one
+  core reads about as fast as two here).
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ MAX_BLOCK_ROWS = 65_536
 MIN_BLOCK_ROWS = 256
 #: below this many rows a pass is too short to be worth handing to other threads
 PARALLEL_ROWS = 32_768
+#: nor below this much work (rows × probes): one probe is a pass over memory, which one core
+#: reads about as fast as two, and waking threads on a busy machine costs milliseconds
+PARALLEL_WORK = 4_000_000
 THREADS = max(1, len(os.sched_getaffinity(0)))
+SPANS_PER_THREAD = 4
 
 # the process's BLAS runs one thread per call; our pool supplies the parallelism (see above)
 _blas_limit = threadpool_limits(limits=1, user_api="blas")
@@ -54,11 +59,14 @@ def best_scores(matrix: np.ndarray, queries: np.ndarray, own: np.ndarray) -> np.
         return best
     owners = np.nonzero(own >= 0)[0]
     owners = owners[np.argsort(own[owners], kind="stable")]  # probes with an own row, by row
-    if size < PARALLEL_ROWS or THREADS == 1:
+    if size < PARALLEL_ROWS or size * count < PARALLEL_WORK or THREADS == 1:
         _best_over(matrix, queries, 0, size, own, owners, best)
         return best
-    bounds = np.linspace(0, size, THREADS + 1).astype(int)
-    parts = [np.full(count, -np.inf, dtype=np.float32) for _ in range(THREADS)]
+    # a few spans per thread, taken in turn: a thread the machine holds back delays only its
+    # own span, not half of the pass (the machine is shared)
+    spans = min(THREADS * SPANS_PER_THREAD, size // (PARALLEL_ROWS // 2))
+    bounds = np.linspace(0, size, spans + 1).astype(int)
+    parts = [np.full(count, -np.inf, dtype=np.float32) for _ in range(spans)]
     futures = [
         pool.submit(_best_over, matrix, queries, int(lo), int(hi), own, owners, part)
         for lo, hi, part in zip(bounds[:-1], bounds[1:], parts, strict=True)

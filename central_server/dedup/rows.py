@@ -4,7 +4,7 @@ Both hold, per row, the identity's NIK key (int64, see index.py) and its templat
 a published state: how many rows and up to which identity id are committed in the database.
 Rows past the published size are a transaction's tentative ones. `SharedRows` keeps them in
 files of /dev/shm, which is tmpfs: memory, never a disk (templates are personal data and must
-not be on disk in clear, docs/security.md), each file 0600 and removed when `serve` ends.
+not be on disk in clear), each file 0600 and removed when `serve` ends.
 """
 
 from __future__ import annotations

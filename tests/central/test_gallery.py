@@ -94,7 +94,8 @@ def test_duplicate_nik_is_refused() -> None:
 
 
 @pytest.mark.parametrize("probes", [1, 3, 200])
-@pytest.mark.parametrize("size", [5, 40_000])  # one thread; every core (matching.PARALLEL_ROWS)
+# one thread; every core for the batch (matching.PARALLEL_ROWS, PARALLEL_WORK)
+@pytest.mark.parametrize("size", [5, 40_000])
 def test_block_matching_equals_exact_float32_scores(probes: int, size: int) -> None:
     """The kernel's best score per probe is the maximum of the exact float32 products, with the
     probe's own row left out, whatever the blocks and threads."""
