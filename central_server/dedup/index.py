@@ -36,7 +36,7 @@ class NikIndex:
 
     def __init__(self) -> None:
         self._keys = np.empty(0, dtype=np.int64)
-        self._rows = np.empty(0, dtype=np.int64)
+        self._rows = np.empty(0, dtype=np.int32)  # 2³¹ identities is room enough
         self._tail: dict[int, int] = {}
 
     def __len__(self) -> int:
@@ -73,7 +73,7 @@ class NikIndex:
     def add_many(self, keys: np.ndarray, first_row: int) -> None:
         """Keys of rows first_row, first_row + 1, …"""
         if len(keys) >= MIN_MERGE:
-            rows = np.arange(first_row, first_row + len(keys), dtype=np.int64)
+            rows = np.arange(first_row, first_row + len(keys), dtype=np.int32)
             self._merge(keys, rows)
             return
         self._tail.update(zip(keys.tolist(), range(first_row, first_row + len(keys)), strict=True))
@@ -89,7 +89,7 @@ class NikIndex:
     def _maybe_merge(self) -> None:
         if len(self._tail) >= max(MIN_MERGE, len(self._keys) // 16):
             keys = np.fromiter(self._tail.keys(), dtype=np.int64, count=len(self._tail))
-            rows = np.fromiter(self._tail.values(), dtype=np.int64, count=len(self._tail))
+            rows = np.fromiter(self._tail.values(), dtype=np.int32, count=len(self._tail))
             self._tail = {}
             self._merge(keys, rows)
 
