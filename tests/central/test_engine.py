@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from central_server.dedup import engine
+from central_server.dedup.rows import SHARED_ENV, remove_shared
 from central_server.errors import NotInReview, SubmissionNotFound
 from central_server.parts import CentreParts
 from central_server.store.tables import decision_log, identities
@@ -218,3 +220,31 @@ async def test_gallery_loads_a_bulk_register_in_chunks(
             assert view.reason == "duplicate_identity"
     finally:
         await restarted.parts.store.close()
+
+
+async def test_deciders_sharing_rows_match_what_the_other_enrolled_without_reading_it(
+    settings: CentralSettings, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two deciders built as `serve --workers 2` builds them (the shared rows' name in the
+    environment): the second matches the first's new identity from the shared rows, its
+    catch-up from the database finds nothing left to read."""
+    name = f"ektp-gallery-{os.getpid()}-engine{rng.integers(1 << 30)}"
+    monkeypatch.setenv(SHARED_ENV, name)
+    first, second = Desk(settings), Desk(settings)
+    try:
+        await first.parts.store.migrate()
+        for desk in (first, second):
+            await desk.dedup.load_gallery()
+        t = f.unit(rng)
+        (enrolled,) = await first.decide(f.record(t))
+        assert enrolled.reason == "new_identity"
+        read: list[int] = []
+        catch_up = second.dedup._catch_up
+        monkeypatch.setattr(second.dedup, "_catch_up", lambda e: read.append(len(e)) or catch_up(e))
+        (twin,) = await second.decide(f.record(f.near(t, 0.95, rng)))
+        assert twin.reason == "duplicate_identity"
+        assert read == [0] and len(second.dedup.gallery) == 1
+    finally:
+        for desk in (first, second):
+            await desk.parts.store.close()
+        remove_shared(name)
