@@ -6,8 +6,8 @@ Why it is shaped this way (figures in docs/performance.md, "De-duplication"):
   `SCORE_BYTES` that stays in the caches, reduced at once to a running best per probe.
   A batch of 200 probes against 1M identities would otherwise write (and read back) 800 MB.
 - **One BLAS thread per core, our own threads over the rows.** OpenBLAS's threads split each
-  small product anew and wait for each other on every block; two threads each running a
-  single-threaded product over their own half of the gallery reach the machine's sgemm peak
+  small product anew and wait for each other on every block; our threads each running
+  single-threaded products over spans of the gallery reach most of the machine's sgemm peak
   where BLAS threading reached a third of it. So this module sets the process's BLAS to one
   thread (the centre uses BLAS for nothing else) and keeps a pool of one thread per core.
 - **One probe is a pass over memory**: a matrix-vector product over big blocks in one thread
