@@ -94,10 +94,28 @@ class DecisionStore:
             )
         return bool(found)
 
-    async def identities_after(self, after: int) -> Sequence[Identity]:
-        """Outside any decision (loading the gallery at start)."""
+    async def identities_after(self, after: int, limit: int | None = None) -> Sequence[Identity]:
+        """Outside any decision (loading the gallery at start, `limit` at a time)."""
         async with self._engine.connect() as conn:
-            return await _identities_after(conn, after)
+            return await _identities_after(conn, after, limit)
+
+    async def enrol_in_bulk(
+        self, people: Sequence[tuple[str, bytes]], office_code: str, enrolled_at: dt.datetime
+    ) -> None:
+        """Identities (NIK, template) loaded in bulk, as a centre migrating an existing register
+        would (benchmarks: a centre that already holds a million people); one transaction."""
+        rows = [
+            {
+                "nik": nik,
+                "template": template,
+                "submission_id": f"bulk-{nik}",
+                "office_code": office_code,
+                "enrolled_at": enrolled_at,
+            }
+            for nik, template in people
+        ]
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(identities), rows)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[DecisionTransaction]:
@@ -190,11 +208,14 @@ class DecisionTransaction:
         return max(int(i) for i in ids)
 
 
-async def _identities_after(conn: AsyncConnection, after: int) -> Sequence[Identity]:
+async def _identities_after(
+    conn: AsyncConnection, after: int, limit: int | None = None
+) -> Sequence[Identity]:
     rows = await conn.execute(
         select(identities.c.id, identities.c.nik, identities.c.template)
         .where(identities.c.id > after)
         .order_by(identities.c.id)
+        .limit(limit)
     )
     return cast(Sequence[Identity], rows.all())  # rows are tuples
 
