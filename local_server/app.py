@@ -22,11 +22,12 @@ def create_app(settings: LocalSettings) -> FastAPI:
         store = NodeStore.open(settings.database_url)
         try:
             await store.migrate()
-            worker = SyncWorker(store, settings)
+            key = settings.data_key()
+            worker = SyncWorker(store, settings, key)
             app.state.settings = settings
             app.state.worker = worker
             figures = Figures(store.figures, worker.link)
-            app.state.service = RecordService(store.records, settings, worker, figures)
+            app.state.service = RecordService(store.records, settings, worker, figures, key)
             await worker.start()
             try:
                 yield

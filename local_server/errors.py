@@ -51,6 +51,18 @@ class InvalidQuery(RecordRefused):
     """A query parameter the node cannot use (e.g. a cursor it never handed out)."""
 
 
+class ManifestFromOperator(InvalidQuery):
+    """A manifest is what the node sends the centre (heavy packets); an operator records the
+    attachments themselves."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "biometrics.manifest is for the node's link to the centre; record the attachments "
+            "inline (biometrics.attachments, base64)",
+            "manifest_not_accepted",
+        )
+
+
 class CentreExchangeError(NodeError):
     """An exchange with the centre did not succeed; retry later (unless a subclass says so)."""
 
@@ -70,6 +82,8 @@ class CentreStatusError(CentreExchangeError):
     def __init__(self, message: str, status_code: int, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after)
         self.status_code = status_code
+        #: the centre's own words (`detail` of its error body), when it gave any
+        self.detail: str | None = None
 
 
 class CentreBusy(CentreStatusError):

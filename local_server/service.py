@@ -21,6 +21,7 @@ from ektp_sync.body import body_validation_error
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
+from ektp_sync.sealing import DataKey
 from ektp_sync.signing import load_public_key, verify
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import (
@@ -34,9 +35,11 @@ from ektp_sync.wire import (
     RecordView,
     ResidentRecord,
 )
+from local_server import packets
 from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound
 from local_server.figures import Figures, needs_action
 from local_server.store.decisions import PUBLIC_KEY_KEY
+from local_server.store.packets import SealedFile
 from local_server.store.records import Action, RecordStore
 from local_server.sync.meters import ExchangeCounts
 from local_server.sync.worker import SyncWorker
@@ -77,9 +80,15 @@ def changed_fields(stored: dict[str, Any], corrected: ResidentRecord) -> list[st
 
 class RecordService:
     def __init__(
-        self, store: RecordStore, settings: LocalSettings, worker: SyncWorker, figures: Figures
+        self,
+        store: RecordStore,
+        settings: LocalSettings,
+        worker: SyncWorker,
+        figures: Figures,
+        key: DataKey,
     ) -> None:
         self._store = store
+        self._key = key
         self._settings = settings
         self._worker = worker
         self._figures = figures
@@ -88,7 +97,10 @@ class RecordService:
         """Store the record and its queue entry in one transaction, then wake the pusher."""
         record_id = new_record_id()
         submission_id = new_submission_id(self._settings.office_code)
-        await self._store.add(record_id, submission_id, resident, utcnow())
+        files: list[SealedFile] = []
+        if not self._settings.inline_attachments:
+            resident, files = packets.split(resident, record_id, self._key)
+        await self._store.add(record_id, submission_id, resident, utcnow(), files)
         self._worker.wake()
         logger.info("record stored and queued", extra=_ids(record_id, submission_id))
         return await self.get(record_id)
@@ -254,6 +266,9 @@ class RecordService:
         changed: list[str] | None = None,
         expected_submission_id: str | None = None,
     ) -> RecordView:
+        files: list[SealedFile] | None = None
+        if corrected is not None and not self._settings.inline_attachments:
+            corrected, files = packets.split_correction(corrected, record_id, self._key)
         done = await self._store.resend(
             record_id,
             submission_id=new_submission_id(self._settings.office_code),
@@ -262,6 +277,7 @@ class RecordService:
             corrected=corrected,
             changed=changed or (),
             expected_submission_id=expected_submission_id,
+            files=files,
         )
         if not done:
             view = await self.get(record_id)  # RecordNotFound if unknown

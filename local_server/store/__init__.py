@@ -3,9 +3,10 @@
 No module of the node outside this package builds SQL (the revisions in `migrations/` aside).
 One `NodeStore` per process holds the engine; each concern uses its own part of it: `records`
 (what the service asks for), `queue(owner)` (uploads, leased to one sync worker), `decisions`
-(the centre's answers), `figures` (what the operator's estimates read) and `outages` (the link's
-history); `tables` is the schema and `transitions` every change of a record's state. Where
-SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
+(the centre's answers), `packets` (attachments sent apart, heavy packets), `figures` (what the
+operator's estimates read) and `outages` (the link's history); `tables` is the schema and
+`transitions` every change of a record's state. Where SQLite and PostgreSQL differ,
+`ektp_sync.storage` decides.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ektp_sync.storage import create_engine
 from local_server.store.decisions import Inbox
 from local_server.store.figures import FigureStore
 from local_server.store.outages import OutageStore
+from local_server.store.packets import PacketStore
 from local_server.store.queue import Outbox
 from local_server.store.records import RecordStore
 from local_server.store.tables import create_tables
@@ -29,6 +31,7 @@ class NodeStore:
         self.decisions = Inbox(engine)
         self.figures = FigureStore(engine)
         self.outages = OutageStore(engine)
+        self.packets = PacketStore(engine)
 
     @classmethod
     def open(cls, url: str) -> NodeStore:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
 from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordView, ResidentRecord
 from local_server.errors import NikInFlight
+from local_server.store.packets import SealedFile, put_files, renew_files, transfer_of
 from local_server.store.queue import enqueue
 from local_server.store.tables import outbox, records, submission_history
 from local_server.store.transitions import BORN, move
@@ -61,11 +62,16 @@ class RecordStore:
         self._engine = engine
 
     async def add(
-        self, record_id: str, submission_id: str, resident: ResidentRecord, now: dt.datetime
+        self,
+        record_id: str,
+        submission_id: str,
+        resident: ResidentRecord,
+        now: dt.datetime,
+        files: Sequence[SealedFile] = (),
     ) -> None:
-        """Store the record and its queue entry in one transaction; NikInFlight when another
-        record of the NIK is in flight (a partial unique index: two concurrent POSTs cannot
-        both pass)."""
+        """Store the record, its queue entry and its attachments (`files`, heavy packets) in one
+        transaction; NikInFlight when another record of the NIK is in flight (a partial unique
+        index: two concurrent POSTs cannot both pass)."""
         payload = payload_of(resident)
         payload_bytes = len(payload.encode("utf-8"))
         try:
@@ -84,6 +90,7 @@ class RecordStore:
                     )
                 )
                 await enqueue(conn, record_id, payload_bytes)
+                await put_files(conn, record_id, files, now)
         except IntegrityError:
             raise NikInFlight(resident.nik) from None
 
@@ -93,7 +100,8 @@ class RecordStore:
             if row is None:
                 return None
             history = await _history_of(conn, [record_id])
-        return _view(row, history.get(record_id))
+            transfer = await transfer_of(conn, record_id)
+        return _view(row, history.get(record_id)).model_copy(update={"transfer": transfer})
 
     async def page(
         self, state: RecordState | None, limit: int, after: str | None, nik: str | None
@@ -173,8 +181,10 @@ class RecordStore:
         corrected: ResidentRecord | None = None,
         changed: Sequence[str] = (),
         expected_submission_id: str | None = None,
+        files: Sequence[SealedFile] | None = None,
     ) -> bool:
-        """Archive the spent submission and re-queue the record under `submission_id`.
+        """Archive the spent submission and re-queue the record under `submission_id`; its
+        attachments go up again (`files` replaces them, None keeps them).
 
         False (and nothing written) unless the record is `failed` — and still under
         `expected_submission_id` when given, so a correction computed from an earlier read cannot
@@ -201,6 +211,7 @@ class RecordStore:
             try:
                 await _archive(conn, record_id, old, now, action, changed)
                 await _requeue(conn, record_id, submission_id, old.payload_bytes, now, corrected)
+                await renew_files(conn, record_id, files, now)
             except IntegrityError:
                 raise NikInFlight(corrected.nik if corrected is not None else old.nik) from None
         return True

@@ -161,8 +161,15 @@ class CentreClient:
             logger.debug("exchange with centre failed inside the transport", exc_info=exc)
             raise CentreUnreachable("connection to centre broke off") from exc
         if response.status_code >= 300:
-            raise _error_for(response)
+            error = _error_for(response)
+            error.detail = _detail_of(response)
+            raise error
         return response
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One exchange (a path under /api/v1, or an absolute URL); an answer of 300 or more,
+        or none, raises a `CentreExchangeError` (the tus client's way in)."""
+        return await self._request(method, url, **kwargs)
 
     async def submit(self, items: Sequence[str]) -> IntakeResponse:
         """POST /enrollments of items already in JSON (`item_json`); the body is gzipped when
@@ -208,6 +215,16 @@ def item_json(
         separators=(",", ":"),
     )
     return envelope[:-1] + ',"record":' + record_json + "}"
+
+
+def _detail_of(response: httpx.Response) -> str | None:
+    """The `detail` of an error body ({"detail", "rule"}), if the answer has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return detail if isinstance(detail, str) else None
 
 
 def _parse(model: type[M], response: httpx.Response) -> M:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.signing import load_public_key
@@ -27,6 +28,8 @@ class Puller:
         self._link = link
         self._key_checked = False
         self._wake = asyncio.Event()
+        #: called after decisions were applied (the uploader cancels what a rejection made moot)
+        self.on_decided: Callable[[], None] = lambda: None
 
     async def run(self) -> None:
         """Poll the feed until the stop signal; an exchange cut short by shutdown is dropped."""
@@ -106,4 +109,5 @@ class Puller:
             applied = await self._inbox.apply(page.decisions, page.next)
             if applied:
                 logger.info("applied %d decisions from the centre", applied)
+                self.on_decided()
         return len(page.decisions)

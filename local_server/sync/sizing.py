@@ -38,3 +38,18 @@ class BatchSizer:
         if self.rate is None:
             return max(floor, min(self.start_bytes, self.ceiling))
         return int(max(floor, min(self.ceiling, self.rate * self.target_seconds)))
+
+
+#: attachment chunks never smaller: below this the round trip per chunk dominates
+MIN_CHUNK_BYTES = 16 * 1024
+#: the first chunks, before the link's rate is known
+START_CHUNK_BYTES = 64 * 1024
+
+
+def chunk_bytes(rate: float | None, streams: int, seconds: float, ceiling: int) -> int:
+    """Size of the next attachment chunk: `seconds` of the link's measured rate, shared by the
+    `streams` uploads travelling together, so that a cut costs at most that much of the link."""
+    if rate is None:
+        return min(START_CHUNK_BYTES, ceiling)
+    share = rate * seconds / max(1, streams)
+    return int(max(min(MIN_CHUNK_BYTES, ceiling), min(ceiling, share)))

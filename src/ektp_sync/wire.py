@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from ektp_sync.domain.biometrics import (
+    MAX_ATTACHMENT_BYTES,
     AttachmentsTooLarge,
     BiometricError,
     attachments_size,
@@ -35,12 +36,26 @@ def _prefixed(prefix: str, rule: str) -> str:
     return rule if rule.startswith(prefix) else prefix + rule
 
 
+class ManifestEntry(BaseModel):
+    """One attachment sent apart from the core (heavy packets): its size and SHA-256."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(ge=0, le=MAX_ATTACHMENT_BYTES, description="bytes of the attachment")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of it, lowercase hex")
+
+
 class Biometrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: str = Field(description="128 little-endian float32, standard base64 (512 bytes)")
     attachments: dict[Annotated[str, Field(min_length=1, max_length=64)], str] = Field(
         default_factory=dict, description="name → base64 bytes; at most 2 MiB decoded in all"
+    )
+    manifest: dict[Annotated[str, Field(min_length=1, max_length=64)], ManifestEntry] = Field(
+        default_factory=dict,
+        description="name → size and SHA-256 of attachments uploaded apart (tus); 2 MiB in all, "
+        "inline attachments included",
     )
 
     @field_validator("template")
@@ -62,6 +77,22 @@ class Biometrics(BaseModel):
         except BiometricError as exc:
             raise PydanticCustomError(_prefixed("attachment_", exc.rule), str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _packet_fits(self) -> Biometrics:
+        if not self.manifest:
+            return self
+        declared = sum(entry.size for entry in self.manifest.values())
+        if declared + attachments_size(self.attachments) > MAX_ATTACHMENT_BYTES:
+            raise PydanticCustomError(
+                ATTACHMENTS_TOO_LARGE,
+                f"attachments exceed {MAX_ATTACHMENT_BYTES} bytes per record, manifest included",
+            )
+        if self.manifest.keys() & self.attachments.keys():
+            raise PydanticCustomError(
+                "manifest_duplicate_name", "an attachment is both inline and in the manifest"
+            )
+        return self
 
 
 class ResidentRecord(BaseModel):
@@ -226,6 +257,22 @@ class PastSubmission(BaseModel):
     changed_fields: list[str] = Field(default_factory=list)
 
 
+class TransferPart(BaseModel):
+    size: int
+    acked: int = Field(description="bytes the centre has acknowledged")
+    #: additions: done, uploading, waiting or cancelled; why the next attempt is made
+    state: str = "waiting"
+    last_error: str | None = None
+
+
+class Transfer(BaseModel):
+    """An addition for heavy packets: how far a record's attachments have gone up."""
+
+    bytes_total: int = 0
+    bytes_acked: int = 0
+    attachments: dict[str, TransferPart] = Field(default_factory=dict)
+
+
 class RecordView(BaseModel):
     id: str
     nik: str
@@ -244,6 +291,8 @@ class RecordView(BaseModel):
     #: then, and again after a re-send) and when its decision reached this node
     sent_at: dt.datetime | None = None
     decided_at: dt.datetime | None = None
+    #: an addition for heavy packets (GET /records/{id}): the attachments' upload progress
+    transfer: Transfer | None = None
 
 
 class EtaBasis(BaseModel):

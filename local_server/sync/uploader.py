@@ -1,0 +1,250 @@
+"""Uploads the attachments of accepted records to the centre as resumable tus uploads.
+
+A lane of its own beside the pusher (cores) and the puller (decisions), with its own
+connections: cores and decisions never wait behind packets. Up to `upload_streams` files go up
+at once, oldest record first. Each file: create the upload once (its path is stored), then
+PATCH chunks from the acknowledged offset, each with its SHA-256, each acknowledged offset
+stored before the next chunk leaves. After a cut the centre is asked the offset (HEAD) and only
+the missing bytes go again; a chunk is a second or so of the measured link, so a cut costs at
+most that. An upload the centre discarded (expired, or its whole SHA-256 did not match the
+manifest: a server-requested resend) starts again from byte zero, and the reason stays on the
+file for the operator. A transfer problem never fails a record: it is retried, for as long as
+it takes. Records that are rejected get their remaining uploads cancelled (DELETE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from ektp_sync.config import LocalSettings
+from ektp_sync.sealing import DataKey
+from ektp_sync.storage import utcnow
+from local_server.errors import CentreExchangeError, CentreStatusError
+from local_server.packets import context
+from local_server.store.packets import DueFile, PacketStore
+from local_server.sync.client import CentreClient
+from local_server.sync.link import CentreLink
+from local_server.sync.sizing import chunk_bytes
+from local_server.sync.stopping import Abandoned
+from local_server.sync.tus import CHECKSUM_MISMATCH, GONE, OFFSET_MISMATCH, TusClient
+
+logger = logging.getLogger(__name__)
+
+#: cuts in a row on one file that are retried at once; beyond, the file backs off
+QUICK_RETRIES = 3
+#: files looked at per pick (the streams take the first not already travelling)
+PICK = 32
+
+
+@dataclass
+class InFlight:
+    """A file travelling now, for `ektp-sync status`."""
+
+    record_id: str
+    name: str
+    size: int
+    acked: int
+
+
+class _Restart(Exception):
+    """The centre no longer has the upload: start a new one from byte zero."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Uploader:
+    def __init__(
+        self,
+        settings: LocalSettings,
+        packets: PacketStore,
+        link: CentreLink,
+        key: DataKey,
+        client: CentreClient | None = None,
+    ) -> None:
+        self._settings = settings
+        self._packets = packets
+        self._link = link
+        self._key = key
+        self._client = client or CentreClient(settings)
+        self._tus = TusClient(self._client)
+        self._wake = asyncio.Event()
+        self._pick = asyncio.Lock()
+        self.in_flight: dict[tuple[str, str], InFlight] = {}
+
+    def wake(self) -> None:
+        """Records were accepted or decided: look for work now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        streams = [self._stream() for _ in range(self._settings.upload_streams)]
+        try:
+            await asyncio.gather(*streams, self._settle_loop())
+        finally:
+            await self._client.aclose()
+
+    # -- one stream: a file at a time
+
+    async def _stream(self) -> None:
+        idle = self._settings.idle_poll_seconds
+        while not self._link.stopping:
+            wait = self._link.until_probe()
+            if wait > 0:  # the circuit is open: the pusher's probes find out when it closes
+                await self._link.sleep(min(wait, idle), self._wake)
+                continue
+            job = await self._next()
+            if job is None:
+                await self._link.sleep(idle, self._wake)
+                continue
+            slot = (job.record_id, job.name)
+            try:
+                await self._send(job)
+            except Abandoned:
+                return  # shutdown: the acknowledged offset is stored; the rest goes next time
+            except Exception:
+                logger.exception("uploading an attachment failed unexpectedly")
+                await self._later(job, "internal error while uploading; see the node's log", 1)
+            finally:
+                self.in_flight.pop(slot, None)
+
+    async def _next(self) -> DueFile | None:
+        async with self._pick:
+            self._wake.clear()  # before looking, so a wake-up during the query is not missed
+            try:
+                due = await self._packets.due(PICK, utcnow())
+            except Exception:
+                logger.exception("looking for attachments to upload failed")
+                return None
+            for job in due:
+                slot = (job.record_id, job.name)
+                if slot not in self.in_flight:
+                    self.in_flight[slot] = InFlight(job.record_id, job.name, job.size, job.acked)
+                    return job
+        return None
+
+    async def _send(self, job: DueFile) -> None:
+        """Upload one file until it is complete, moot, or has to wait."""
+        sealed = await self._packets.content(job.record_id, job.name)
+        if sealed is None:
+            return
+        raw = self._key.open(sealed, context(job.record_id, job.name))
+        path, offset, known = job.upload_url, job.acked, job.upload_url is None
+        cuts = 0
+        signal = self._link.signal
+        while not self._link.stopping:
+            try:
+                if path is None:
+                    meta = {"submission_id": job.submission_id, "name": job.name}
+                    meta["sha256"] = job.sha256
+                    path = await signal.unless_abandoned(self._tus.create(job.size, meta))
+                    await self._packets.created(job.record_id, job.name, path)
+                    offset, known = 0, True
+                if not known:
+                    offset = await signal.unless_abandoned(self._tus.offset(path))
+                    known = True
+                if offset >= job.size:
+                    await self._packets.done(job.record_id, job.name, path, job.size)
+                    return
+                offset = await self._chunk(path, offset, raw)
+                self.in_flight[(job.record_id, job.name)].acked = offset
+                cuts = 0
+                if offset >= job.size:
+                    await self._packets.done(job.record_id, job.name, path, job.size)
+                    logger.info("attachment uploaded", extra={"record_id": job.record_id})
+                    return
+                if not await self._packets.progress(job.record_id, job.name, path, offset):
+                    return  # cancelled (or restarted) meanwhile
+            except _Restart as restart:
+                if not await self._packets.retry_later(
+                    job.record_id, job.name, restart.reason, utcnow(), restart=True
+                ):
+                    return
+                logger.info("attachment starts again: %s", restart.reason)
+                path, offset, known = None, 0, True
+            except CentreStatusError as exc:
+                known = False
+                if exc.status_code == CHECKSUM_MISMATCH or exc.status_code == OFFSET_MISMATCH:
+                    cuts += 1  # damaged on the way, or we were behind: ask and send again
+                    if cuts <= QUICK_RETRIES:
+                        continue
+                if exc.status_code >= 500:
+                    self._link.failed(exc)  # the centre is in trouble: the breaker hears of it
+                await self._later(job, _reason(exc), cuts + 1, exc.retry_after)
+                return
+            except CentreExchangeError as exc:
+                known = False  # the cut may have come after the centre stored the chunk
+                cuts += 1
+                if cuts <= QUICK_RETRIES:
+                    continue
+                await self._later(job, exc.message, cuts)
+                return
+
+    async def _chunk(self, path: str, offset: int, raw: bytes) -> int:
+        """PATCH the next chunk; the centre's new offset. A gone upload raises `_Restart`."""
+        size = chunk_bytes(
+            self._link.sizer.rate,
+            max(1, len(self.in_flight)),
+            self._settings.chunk_seconds,
+            self._settings.chunk_bytes,
+        )
+        chunk = raw[offset : offset + size]
+        started = time.monotonic()
+        try:
+            with self._link.sending(len(chunk)):
+                new_offset = await self._link.signal.unless_abandoned(
+                    self._tus.patch(path, offset, chunk)
+                )
+        except CentreStatusError as exc:
+            if exc.status_code in GONE:
+                raise _Restart(_resend_reason(exc)) from exc
+            raise
+        self._link.succeeded(sent_bytes=len(chunk), seconds=time.monotonic() - started)
+        return new_offset
+
+    async def _later(
+        self, job: DueFile, error: str, attempts: int, retry_after: float | None = None
+    ) -> None:
+        delay = self._link.backoff(attempts, retry_after)
+        when = utcnow() + dt.timedelta(seconds=delay)
+        try:
+            await self._packets.retry_later(job.record_id, job.name, error, when, restart=False)
+        except Exception:
+            logger.exception("could not reschedule an attachment upload")
+
+    # -- files whose record was decided
+
+    async def _settle_loop(self) -> None:
+        while not self._link.stopping:
+            try:
+                await self._settle()
+            except Abandoned:
+                return
+            except Exception:
+                logger.exception("settling decided records' attachments failed")
+            await self._link.sleep(self._settings.idle_poll_seconds, self._wake)
+
+    async def _settle(self) -> None:
+        """Cancel the uploads of rejected records (DELETE at the centre: it keeps nothing of a
+        card that will not be printed); close the files of approved ones."""
+        for moot in await self._packets.moot(PICK):
+            if moot.cancel and moot.upload_url is not None:
+                try:
+                    await self._link.signal.unless_abandoned(self._tus.delete(moot.upload_url))
+                except CentreExchangeError as exc:
+                    logger.info("cancelling an upload failed, tried again later: %s", exc.message)
+                    continue
+            await self._packets.settle(moot)
+
+
+def _reason(exc: CentreStatusError) -> str:
+    return f"{exc.message}: {exc.detail}" if exc.detail else exc.message
+
+
+def _resend_reason(exc: CentreStatusError) -> str:
+    why = exc.detail or f"its upload is gone ({exc.status_code})"
+    return f"the centre asked for the attachment again: {why}"
