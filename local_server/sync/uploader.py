@@ -135,6 +135,7 @@ class Uploader:
         raw = self._key.open(sealed, context(job.record_id, job.name))
         path, offset, known = job.upload_url, job.acked, job.upload_url is None
         cuts = 0
+        refused: str | None = None  # the centre's last refusal: why a discarded upload went
         signal = self._link.signal
         while not self._link.stopping:
             try:
@@ -145,12 +146,12 @@ class Uploader:
                     await self._packets.created(job.record_id, job.name, path)
                     offset, known = 0, True
                 if not known:
-                    offset = await signal.unless_abandoned(self._tus.offset(path))
+                    offset = await self._offset(path, refused)
                     known = True
                 if offset >= job.size:
                     await self._packets.done(job.record_id, job.name, path, job.size)
                     return
-                offset = await self._chunk(path, offset, raw)
+                offset = await self._chunk(path, offset, raw, refused)
                 self.in_flight[(job.record_id, job.name)].acked = offset
                 cuts = 0
                 if offset >= job.size:
@@ -167,7 +168,7 @@ class Uploader:
                 logger.info("attachment starts again: %s", restart.reason)
                 path, offset, known = None, 0, True
             except CentreStatusError as exc:
-                known = False
+                known, refused = False, _reason(exc)
                 if exc.status_code == CHECKSUM_MISMATCH or exc.status_code == OFFSET_MISMATCH:
                     cuts += 1  # damaged on the way, or we were behind: ask and send again
                     if cuts <= QUICK_RETRIES:
@@ -184,7 +185,16 @@ class Uploader:
                 await self._later(job, exc.message, cuts)
                 return
 
-    async def _chunk(self, path: str, offset: int, raw: bytes) -> int:
+    async def _offset(self, path: str, refused: str | None) -> int:
+        """HEAD: the centre's offset. A gone upload raises `_Restart`."""
+        try:
+            return await self._link.signal.unless_abandoned(self._tus.offset(path))
+        except CentreStatusError as exc:
+            if exc.status_code in GONE:
+                raise _Restart(_resend_reason(exc, refused)) from exc
+            raise
+
+    async def _chunk(self, path: str, offset: int, raw: bytes, refused: str | None) -> int:
         """PATCH the next chunk; the centre's new offset. A gone upload raises `_Restart`."""
         size = chunk_bytes(
             self._link.sizer.rate,
@@ -201,7 +211,7 @@ class Uploader:
                 )
         except CentreStatusError as exc:
             if exc.status_code in GONE:
-                raise _Restart(_resend_reason(exc)) from exc
+                raise _Restart(_resend_reason(exc, refused)) from exc
             raise
         self._link.succeeded(sent_bytes=len(chunk), seconds=time.monotonic() - started)
         return new_offset
@@ -245,6 +255,8 @@ def _reason(exc: CentreStatusError) -> str:
     return f"{exc.message}: {exc.detail}" if exc.detail else exc.message
 
 
-def _resend_reason(exc: CentreStatusError) -> str:
-    why = exc.detail or f"its upload is gone ({exc.status_code})"
+def _resend_reason(exc: CentreStatusError, refused: str | None) -> str:
+    """Why a file starts again: the refusal that made the centre discard the upload (e.g. its
+    whole SHA-256 missed the manifest), else that the upload is gone (expired)."""
+    why = refused or exc.detail or f"its upload is gone ({exc.status_code})"
     return f"the centre asked for the attachment again: {why}"
