@@ -3,7 +3,8 @@
 Each route or loop is handed only the parts it uses (see deps.py), never the whole: the store's
 engine, the signer, the API keys, intake (with the `arrived` wake-up of the dedup worker), the
 feed (with the `decided` pulse and the `closing` flag of long polls), the views, the dedup engine
-(with its gallery and lock), the injected faults, the body limits and the metrics.
+(with its gallery and lock), the injected faults, the body limits, the metrics, and the
+packets (resumable uploads).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from central_server.faults import FaultInjector
 from central_server.feed import Feed
 from central_server.intake import Intake
 from central_server.metrics import CentreMetrics
+from central_server.packets import Packets
 from central_server.store import CentreStore
 from central_server.views import Views
 from central_server.waiting import Pulse
@@ -39,6 +41,8 @@ class CentreParts:
     body_limits: BodyLimits
     worker: DedupWorker  # the dedup loop of this process, run by the app's lifespan
     metrics: CentreMetrics
+    packets: Packets  # the resumable uploads of heavy packets
+    upload_expiry_seconds: float
 
     @classmethod
     def build(cls, settings: CentralSettings, body_limits: BodyLimits | None = None) -> CentreParts:
@@ -65,4 +69,8 @@ class CentreParts:
             body_limits=body_limits or BodyLimits(),
             worker=DedupWorker(dedup, intake.arrived, settings.dedup_batch_size, faults),
             metrics=metrics,
+            packets=Packets(
+                store.uploads, dedup, settings.data_key(), settings.upload_expiry_seconds
+            ),
+            upload_expiry_seconds=settings.upload_expiry_seconds,
         )

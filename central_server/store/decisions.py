@@ -10,7 +10,7 @@ decides.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,9 +19,14 @@ import numpy as np
 from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from central_server.store.tables import decision_log, enrollments, identities
+from central_server.store.tables import decision_log, enrollments, identities, uploads
 from ektp_sync.domain.biometrics import Vector
-from ektp_sync.domain.decisions import SubmissionStatus, Verdict
+from ektp_sync.domain.decisions import (
+    DecisionReason,
+    DecisionStatus,
+    SubmissionStatus,
+    Verdict,
+)
 from ektp_sync.storage import advisory_xact_lock
 from ektp_sync.wire import Authorisation
 
@@ -41,6 +46,8 @@ class Submission:
     office_code: str
     nik: str
     template: bytes
+    #: every upload of its manifest arrived whole and verified (True without a manifest)
+    packet_complete: bool = True
 
     @property
     def vector(self) -> Vector:
@@ -49,13 +56,19 @@ class Submission:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One decision, ready to be written; `enrols` adds the person as a new identity."""
+    """One decision, ready to be written; `enrols` adds the person as a new identity. A `held`
+    approval waits, unsigned and unpublished, for its packet (SubmissionStatus.HELD)."""
 
     submission: Submission
     verdict: Verdict
     authorisation: Authorisation | None
     enrols: bool
     decided_at: dt.datetime
+    held: bool = False
+
+    @property
+    def stored_status(self) -> SubmissionStatus:
+        return SubmissionStatus.HELD if self.held else SubmissionStatus(self.verdict.status)
 
 
 _SUBMISSION_COLUMNS = (
@@ -64,6 +77,9 @@ _SUBMISSION_COLUMNS = (
     enrollments.c.office_code,
     enrollments.c.nik,
     enrollments.c.template,
+    ~exists()
+    .where(uploads.c.submission_id == enrollments.c.submission_id, uploads.c.complete.is_(False))
+    .label("packet_complete"),
 )
 
 
@@ -109,7 +125,7 @@ class DecisionTransaction:
             .order_by(enrollments.c.id)
             .limit(limit)
         )
-        return [Submission(**row._mapping) for row in rows]
+        return [_submission(dict(row._mapping)) for row in rows]
 
     async def submission(self, submission_id: str) -> tuple[Submission, SubmissionStatus] | None:
         row = (
@@ -121,17 +137,20 @@ class DecisionTransaction:
         ).one_or_none()
         if row is None:
             return None
-        submission = Submission(
-            id=row.id,
-            submission_id=row.submission_id,
-            office_code=row.office_code,
-            nik=row.nik,
-            template=row.template,
+        values = dict(row._mapping)
+        status = SubmissionStatus(values.pop("status"))
+        return _submission(values), status
+
+    async def held_verdict(self, enrollment_id: int) -> Verdict:
+        """The approval a held submission was decided with (its status is `held` meanwhile)."""
+        reason = await self._conn.scalar(
+            select(enrollments.c.reason).where(enrollments.c.id == enrollment_id)
         )
-        return submission, SubmissionStatus(row.status)
+        return Verdict(DecisionStatus.APPROVED, DecisionReason(str(reason)))
 
     async def write(self, outcomes: list[Outcome], from_status: SubmissionStatus) -> int | None:
-        """Write every outcome; returns the highest new identity id, if any identity was enrolled.
+        """Write every outcome, publishing in the feed all but the held ones; returns the highest
+        new identity id, if any identity was enrolled.
 
         Callers read these rows in `from_status` inside this transaction, under the lock, so
         the status guard in the UPDATE never filters a row out; it stays as a second line of
@@ -154,7 +173,9 @@ class DecisionTransaction:
             ),
             [_enrollment_change(o) for o in outcomes],
         )
-        await self._conn.execute(insert(decision_log), [_log_entry(o) for o in outcomes])
+        published = [_log_entry(o) for o in outcomes if not o.held]
+        if published:  # the one place a decision enters the feed
+            await self._conn.execute(insert(decision_log), published)
         new_people = [_identity(o) for o in outcomes if o.enrols]
         if not new_people:
             return None
@@ -173,6 +194,10 @@ async def _identities_after(conn: AsyncConnection, after: int) -> Sequence[Ident
     return cast(Sequence[Identity], rows.all())  # rows are tuples
 
 
+def _submission(values: Mapping[str, Any]) -> Submission:
+    return Submission(**{**values, "packet_complete": bool(values["packet_complete"])})
+
+
 def _signed(outcome: Outcome) -> dict[str, Any] | None:
     return outcome.authorisation.model_dump() if outcome.authorisation else None
 
@@ -180,7 +205,7 @@ def _signed(outcome: Outcome) -> dict[str, Any] | None:
 def _enrollment_change(outcome: Outcome) -> dict[str, Any]:
     return {
         "b_id": outcome.submission.id,
-        "b_status": outcome.verdict.status.value,
+        "b_status": outcome.stored_status.value,
         "b_reason": outcome.verdict.reason.value,
         "b_decided_at": outcome.decided_at,
         "b_authorisation": _signed(outcome),

@@ -170,6 +170,12 @@ class CentralSettings(CentralStorage, Listening):
     workers: Annotated[int, Cli("N")] = Field(
         1, ge=1, description="Server processes; more than 1 needs PostgreSQL."
     )
+    upload_expiry_seconds: Annotated[float, Cli("SECONDS")] = Field(
+        86_400.0,
+        gt=0,
+        description="An unfinished resumable upload (tus) untouched this long is discarded "
+        "and must start again (its Upload-Expires).",
+    )
 
     @field_validator("offices", mode="before")
     @classmethod

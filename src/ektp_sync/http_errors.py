@@ -2,7 +2,8 @@
 
 A server hands `install_error_handlers` its table (refusal class → status); a refusal is answered
 with the status of the nearest class in the table, as `ErrorBody` (`detail`, `rule`). A 401 adds
-`WWW-Authenticate`, a refusal with `retry_after` adds `Retry-After`. Bodies that fail validation
+`WWW-Authenticate`, a refusal with `retry_after` adds `Retry-After`, a refusal of a HEAD request
+carries its rule in `Ektp-Rule`. Bodies that fail validation
 (FastAPI's own `RequestValidationError` and the hand-read `InvalidBody`) are answered as FastAPI
 answers them (422, a `detail` list), except that too much data is a 413. Anything else is a bug:
 its traceback goes to the log, not into the response.
@@ -32,6 +33,9 @@ from ektp_sync.wire import ATTACHMENTS_TOO_LARGE, ErrorBody
 logger = logging.getLogger(__name__)
 
 Statuses = Mapping[type[Refusal], int]
+
+#: the refusal's rule on an answer to HEAD, which has no body (tus clients ask HEAD for offsets)
+RULE_HEADER = "Ektp-Rule"
 
 #: a failing value longer than this is not echoed back in a 422
 MAX_ECHOED_INPUT = 200
@@ -92,12 +96,14 @@ def install_error_handlers(app: FastAPI, statuses: Statuses, *, internal_detail:
     """
     table: dict[type[Refusal], int] = {**SHARED_STATUSES, **statuses}
 
-    async def refusal(_request: Request, exc: Exception) -> Response:
+    async def refusal(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Refusal)
         if isinstance(exc, InvalidBody):
             return _validation_answer(exc.errors)
         status = status_of(exc, table)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if request.method == "HEAD" and exc.rule is not None:
+            headers[RULE_HEADER] = exc.rule  # an answer to HEAD has no body to carry it
         if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
         return error_response(status, exc.detail, exc.rule, headers)

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ektp_sync.domain.biometrics import (
@@ -36,26 +45,59 @@ def _prefixed(prefix: str, rule: str) -> str:
     return rule if rule.startswith(prefix) else prefix + rule
 
 
+AttachmentName = Annotated[str, Field(min_length=1, max_length=64)]
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
 class ManifestEntry(BaseModel):
-    """One attachment sent apart from the core (heavy packets): its size and SHA-256."""
+    """One attachment that travels on its own as a resumable upload (tus): its size and hash."""
 
     model_config = ConfigDict(extra="forbid")
 
-    size: int = Field(ge=0, le=MAX_ATTACHMENT_BYTES, description="bytes of the attachment")
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of it, lowercase hex")
+    size: StrictInt = Field(description="bytes of the attachment")
+    sha256: str = Field(description="SHA-256 of the attachment's bytes, 64 hex digits")
+
+    @field_validator("size")
+    @classmethod
+    def _size_fits(cls, value: int) -> int:
+        if not 0 <= value <= MAX_ATTACHMENT_BYTES:
+            raise PydanticCustomError(
+                "manifest_size",
+                f"size must be between 0 and {MAX_ATTACHMENT_BYTES} bytes, got {value}",
+            )
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        digest = value.lower()
+        if not _SHA256_HEX.fullmatch(digest):
+            raise PydanticCustomError(
+                "manifest_sha256", "sha256 must be 64 hexadecimal digits (a SHA-256 digest)"
+            )
+        return digest
+
+    @model_validator(mode="after")
+    def _empty_is_empty(self) -> ManifestEntry:
+        if self.size == 0 and self.sha256 != _EMPTY_SHA256:
+            raise PydanticCustomError(
+                "manifest_sha256", "an attachment of size 0 has the SHA-256 of no bytes"
+            )
+        return self
 
 
 class Biometrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: str = Field(description="128 little-endian float32, standard base64 (512 bytes)")
-    attachments: dict[Annotated[str, Field(min_length=1, max_length=64)], str] = Field(
+    attachments: dict[AttachmentName, str] = Field(
         default_factory=dict, description="name → base64 bytes; at most 2 MiB decoded in all"
     )
-    manifest: dict[Annotated[str, Field(min_length=1, max_length=64)], ManifestEntry] = Field(
+    manifest: dict[AttachmentName, ManifestEntry] = Field(
         default_factory=dict,
-        description="name → size and SHA-256 of attachments uploaded apart (tus); 2 MiB in all, "
-        "inline attachments included",
+        description="name → size and SHA-256 of an attachment sent as a resumable upload; "
+        "inline attachments and manifest together at most 2 MiB per record",
     )
 
     @field_validator("template")
@@ -80,17 +122,21 @@ class Biometrics(BaseModel):
 
     @model_validator(mode="after")
     def _packet_fits(self) -> Biometrics:
+        """Inline attachments and manifest share the per-record limit and the names."""
+        both = sorted(set(self.attachments) & set(self.manifest))
+        if both:
+            raise PydanticCustomError(
+                "manifest_name_twice",
+                f"{', '.join(both)[:200]} both inline and in the manifest; send each once",
+            )
         if not self.manifest:
             return self
-        declared = sum(entry.size for entry in self.manifest.values())
-        if declared + attachments_size(self.attachments) > MAX_ATTACHMENT_BYTES:
+        total = attachments_size(self.attachments) + sum(e.size for e in self.manifest.values())
+        if total > MAX_ATTACHMENT_BYTES:
             raise PydanticCustomError(
                 ATTACHMENTS_TOO_LARGE,
-                f"attachments exceed {MAX_ATTACHMENT_BYTES} bytes per record, manifest included",
-            )
-        if self.manifest.keys() & self.attachments.keys():
-            raise PydanticCustomError(
-                "manifest_duplicate_name", "an attachment is both inline and in the manifest"
+                f"attachments and manifest are {total} bytes decoded; "
+                f"at most {MAX_ATTACHMENT_BYTES} per record",
             )
         return self
 
