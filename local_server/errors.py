@@ -82,8 +82,10 @@ class CentreStatusError(CentreExchangeError):
     def __init__(self, message: str, status_code: int, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after)
         self.status_code = status_code
-        #: the centre's own words (`detail` of its error body), when it gave any
+        #: the centre's own words and rule (its error body, or the Ektp-Rule header of an
+        #: answer without a body), when it gave any
         self.detail: str | None = None
+        self.rule: str | None = None
 
 
 class CentreBusy(CentreStatusError):

@@ -162,7 +162,7 @@ class CentreClient:
             raise CentreUnreachable("connection to centre broke off") from exc
         if response.status_code >= 300:
             error = _error_for(response)
-            error.detail = _detail_of(response)
+            error.detail, error.rule = _detail_of(response)
             raise error
         return response
 
@@ -217,14 +217,21 @@ def item_json(
     return envelope[:-1] + ',"record":' + record_json + "}"
 
 
-def _detail_of(response: httpx.Response) -> str | None:
-    """The `detail` of an error body ({"detail", "rule"}), if the answer has one."""
+def _detail_of(response: httpx.Response) -> tuple[str | None, str | None]:
+    """`detail` and `rule` of an error body ({"detail", "rule"}); a HEAD's answer has no body,
+    its rule comes in the Ektp-Rule header."""
+    rule = response.headers.get("ektp-rule")
     try:
         body = response.json()
     except ValueError:
-        return None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    return detail if isinstance(detail, str) else None
+        return None, rule
+    if not isinstance(body, dict):
+        return None, rule
+    detail, said = body.get("detail"), body.get("rule")
+    return (
+        detail if isinstance(detail, str) else None,
+        said if isinstance(said, str) else rule,
+    )
 
 
 def _parse(model: type[M], response: httpx.Response) -> M:

@@ -21,6 +21,8 @@ _TUS = {"Tus-Resumable": TUS_VERSION}
 
 #: statuses that mean "this upload is gone" (expired, discarded, never existed)
 GONE = (404, 410)
+#: rule of a 410: the record was decided without needing the packet (rejected)
+NOT_NEEDED = "not_needed"
 #: the offset we sent is not the centre's
 OFFSET_MISMATCH = 409
 #: the chunk's checksum did not match what arrived
@@ -80,11 +82,12 @@ class TusClient:
         return _offset(response.headers.get("upload-offset"))
 
     async def delete(self, path: str) -> None:
-        """DELETE (termination); an upload already gone is as good as deleted."""
+        """DELETE (termination); an upload the centre refuses to delete (gone, complete, not
+        needed) is as good as deleted."""
         try:
             await self._client.request("DELETE", self._url(path), headers=_TUS)
         except CentreStatusError as exc:
-            if exc.status_code not in GONE:
+            if exc.status_code >= 500 or exc.status_code in (401, 403, 429):
                 raise
 
     def _url(self, path: str) -> str:

@@ -30,7 +30,13 @@ from local_server.sync.client import CentreClient
 from local_server.sync.link import CentreLink
 from local_server.sync.sizing import chunk_bytes
 from local_server.sync.stopping import Abandoned
-from local_server.sync.tus import CHECKSUM_MISMATCH, GONE, OFFSET_MISMATCH, TusClient
+from local_server.sync.tus import (
+    CHECKSUM_MISMATCH,
+    GONE,
+    NOT_NEEDED,
+    OFFSET_MISMATCH,
+    TusClient,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,11 @@ class _Restart(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _NotNeeded(Exception):
+    """The centre decided the record without the packet (rejected): stop; the decision, when
+    it arrives, cancels the file."""
 
 
 class Uploader:
@@ -160,6 +171,12 @@ class Uploader:
                     return
                 if not await self._packets.progress(job.record_id, job.name, path, offset):
                     return  # cancelled (or restarted) meanwhile
+            except _NotNeeded:
+                later = utcnow() + dt.timedelta(seconds=self._link.backoff(job.attempts + 1))
+                await self._packets.retry_later(
+                    job.record_id, job.name, _NOT_NEEDED, later, restart=False
+                )
+                return
             except _Restart as restart:
                 if not await self._packets.retry_later(
                     job.record_id, job.name, restart.reason, utcnow(), restart=True
@@ -190,8 +207,7 @@ class Uploader:
         try:
             return await self._link.signal.unless_abandoned(self._tus.offset(path))
         except CentreStatusError as exc:
-            if exc.status_code in GONE:
-                raise _Restart(_resend_reason(exc, refused)) from exc
+            _gone(exc, refused)
             raise
 
     async def _chunk(self, path: str, offset: int, raw: bytes, refused: str | None) -> int:
@@ -210,8 +226,7 @@ class Uploader:
                     self._tus.patch(path, offset, chunk)
                 )
         except CentreStatusError as exc:
-            if exc.status_code in GONE:
-                raise _Restart(_resend_reason(exc, refused)) from exc
+            _gone(exc, refused)
             raise
         self._link.succeeded(sent_bytes=len(chunk), seconds=time.monotonic() - started)
         return new_offset
@@ -251,6 +266,18 @@ class Uploader:
             await self._packets.settle(moot)
 
 
+_NOT_NEEDED = "the centre no longer needs this attachment (the record was decided without it)"
+
+
+def _gone(exc: CentreStatusError, refused: str | None) -> None:
+    """A gone upload: not needed any more, or to be sent again from byte zero."""
+    if exc.status_code not in GONE:
+        return
+    if exc.rule == NOT_NEEDED:
+        raise _NotNeeded() from exc
+    raise _Restart(_resend_reason(exc, refused)) from exc
+
+
 def _reason(exc: CentreStatusError) -> str:
     return f"{exc.message}: {exc.detail}" if exc.detail else exc.message
 
@@ -258,5 +285,5 @@ def _reason(exc: CentreStatusError) -> str:
 def _resend_reason(exc: CentreStatusError, refused: str | None) -> str:
     """Why a file starts again: the refusal that made the centre discard the upload (e.g. its
     whole SHA-256 missed the manifest), else that the upload is gone (expired)."""
-    why = refused or exc.detail or f"its upload is gone ({exc.status_code})"
+    why = exc.detail or refused or f"its upload is gone ({exc.status_code})"
     return f"the centre asked for the attachment again: {why}"

@@ -3,7 +3,7 @@
 Enough of tus 1.0.0 for the node (creation, HEAD, PATCH with sha256 checksums, DELETE), plus
 faults a link and a centre produce: a chunk stored but its answer lost (`lose_answers`), a
 damaged first upload of a file (its whole SHA-256 then misses the manifest, and the upload is
-discarded as the centre does: the node must send it again). Approvals of records with a
+discarded with 410 `resend_requested`, as the centre does: the node must send it again). Approvals of records with a
 manifest wait for their packet, as the contract says.
 """
 
@@ -117,9 +117,11 @@ class FakeUploads:
             upload.data += body
             if len(upload.data) == upload.length:
                 if hashlib.sha256(upload.data).hexdigest() != upload.sha256:
+                    # as the centre does: discarded, the old URL answers 410 resend_requested
                     del self.uploads[upload_id]
                     detail = "the attachment's SHA-256 does not match the manifest; send it again"
-                    return JSONResponse({"detail": detail}, status_code=460, headers=TUS)
+                    body = {"detail": detail, "rule": "resend_requested"}
+                    return JSONResponse(body, status_code=410, headers=TUS)
                 self.complete[(upload.submission_id, upload.name)] = bytes(upload.data)
                 self._maybe_approve(upload.submission_id)
             if self.lose_answers:
