@@ -333,13 +333,15 @@ class Deployment:
                 self.profile,
                 self.seed,
             )
+        # where the offices reach the centre: through the simulated link when there is one
+        self.link_url = base_url(self.tls_files, link_port)
         self.locals = {
             code: local_process(
                 self.base_dir,
                 free_port(),
                 code,
                 self.office_keys[code],
-                base_url(self.tls_files, link_port),
+                self.link_url,
                 self.local_dbs.get(code),
                 self.local_extra,
                 self.tls_files,
