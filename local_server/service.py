@@ -147,6 +147,7 @@ class RecordService:
             link_history=history,
             link_summary=summary,
             needs_action=needs_action(counts),
+            packets=await self._worker.uploader.status(),
         )
 
     def exchange_counts(self) -> ExchangeCounts:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ektp_sync.config import LocalSettings
 from ektp_sync.sealing import DataKey
 from ektp_sync.storage import utcnow
+from ektp_sync.wire import PacketStatus, PacketUpload
 from local_server.errors import CentreExchangeError, CentreStatusError
 from local_server.packets import context
 from local_server.store.packets import DueFile, PacketStore
@@ -87,6 +88,19 @@ class Uploader:
         self._wake = asyncio.Event()
         self._pick = asyncio.Lock()
         self.in_flight: dict[tuple[str, str], InFlight] = {}
+
+    async def status(self) -> PacketStatus:
+        """Attachment bytes still to go up, and the files travelling now (for /status)."""
+        waiting = await self._packets.figures()
+        return PacketStatus(
+            files_waiting=waiting.files_waiting,
+            records_waiting=waiting.records_waiting,
+            bytes_waiting=waiting.bytes_waiting,
+            in_flight=[
+                PacketUpload(record_id=f.record_id, name=f.name, size=f.size, acked=f.acked)
+                for f in self.in_flight.values()
+            ],
+        )
 
     def wake(self) -> None:
         """Records were accepted or decided: look for work now."""

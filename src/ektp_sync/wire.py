@@ -438,6 +438,22 @@ class NeedsAction(BaseModel):
     approved_not_printed: int = Field(description="approved, card not printed yet")
 
 
+class PacketUpload(BaseModel):
+    record_id: str
+    name: str
+    size: int
+    acked: int
+
+
+class PacketStatus(BaseModel):
+    """An addition for heavy packets: attachments still to go up, and those travelling now."""
+
+    files_waiting: int = 0
+    records_waiting: int = 0
+    bytes_waiting: int = Field(0, description="attachment bytes the centre has not acknowledged")
+    in_flight: list[PacketUpload] = Field(default_factory=list)
+
+
 class NodeStatus(BaseModel):
     office_code: str
     counts: dict[str, int]
@@ -455,6 +471,7 @@ class NodeStatus(BaseModel):
     link_history: list[Outage] = Field(description="outages of the last 7 days, newest first")
     link_summary: LinkSummary
     needs_action: NeedsAction
+    packets: PacketStatus = Field(default_factory=PacketStatus)
 
 
 class PrintResult(BaseModel):
