@@ -29,7 +29,7 @@ from local_server.packets import context
 from local_server.store.packets import DueFile, PacketStore
 from local_server.sync.client import CentreClient
 from local_server.sync.link import CentreLink
-from local_server.sync.sizing import chunk_bytes
+from local_server.sync.sizing import ChunkSizer
 from local_server.sync.stopping import Abandoned
 from local_server.sync.tus import (
     CHECKSUM_MISMATCH,
@@ -41,8 +41,10 @@ from local_server.sync.tus import (
 
 logger = logging.getLogger(__name__)
 
-#: cuts in a row on one file that are retried at once; beyond, the file backs off
+#: cuts in a row on one file that are resumed at once; beyond, with a short pause
 QUICK_RETRIES = 3
+#: the longest pause between resumptions of a file whose connections keep being cut
+MAX_CUT_PAUSE = 2.0
 #: files looked at per pick (the streams take the first not already travelling)
 PICK = 32
 
@@ -83,11 +85,14 @@ class Uploader:
         self._packets = packets
         self._link = link
         self._key = key
-        self._client = client or CentreClient(settings)
+        # a pool of its own, one connection per stream (and one to spare for cancelling)
+        own = settings.model_copy(update={"max_in_flight": settings.upload_streams})
+        self._client = client or CentreClient(own)
         self._tus = TusClient(self._client)
         self._wake = asyncio.Event()
         self._pick = asyncio.Lock()
         self.in_flight: dict[tuple[str, str], InFlight] = {}
+        self.sizer = ChunkSizer(settings.chunk_bytes, settings.chunk_seconds)
 
     async def status(self) -> PacketStatus:
         """Attachment bytes still to go up, and the files travelling now (for /status)."""
@@ -209,12 +214,20 @@ class Uploader:
                 await self._later(job, _reason(exc), cuts + 1, exc.retry_after)
                 return
             except CentreExchangeError as exc:
-                known = False  # the cut may have come after the centre stored the chunk
+                # a cut: the link answers again at once, usually. Resume the same file from the
+                # centre's offset (the cut may have come after it stored the chunk); a backoff
+                # per file would idle the link. A dead centre opens the breaker (the pusher's
+                # and puller's exchanges), and then the stream waits with them.
+                known = False
                 cuts += 1
-                if cuts <= QUICK_RETRIES:
-                    continue
-                await self._later(job, exc.message, cuts)
-                return
+                await self._packets.retry_later(
+                    job.record_id, job.name, exc.message, utcnow(), restart=False
+                )
+                if self._link.until_probe() > 0:
+                    return
+                if cuts > QUICK_RETRIES:
+                    pause = min(self._link.backoff(cuts - QUICK_RETRIES), MAX_CUT_PAUSE)
+                    await self._link.sleep(pause)
 
     async def _offset(self, path: str, refused: str | None) -> int:
         """HEAD: the centre's offset. A gone upload raises `_Restart`."""
@@ -226,13 +239,8 @@ class Uploader:
 
     async def _chunk(self, path: str, offset: int, raw: bytes, refused: str | None) -> int:
         """PATCH the next chunk; the centre's new offset. A gone upload raises `_Restart`."""
-        size = chunk_bytes(
-            self._link.sizer.rate,
-            max(1, len(self.in_flight)),
-            self._settings.chunk_seconds,
-            self._settings.chunk_bytes,
-        )
-        chunk = raw[offset : offset + size]
+        streams = max(1, len(self.in_flight))
+        chunk = raw[offset : offset + self.sizer.chunk_bytes(streams)]
         started = time.monotonic()
         try:
             with self._link.sending(len(chunk)):
@@ -242,7 +250,10 @@ class Uploader:
         except CentreStatusError as exc:
             _gone(exc, refused)
             raise
-        self._link.succeeded(sent_bytes=len(chunk), seconds=time.monotonic() - started)
+        took = time.monotonic() - started
+        logger.debug("chunk of %d bytes took %.3fs (%d streams)", len(chunk), took, streams)
+        self.sizer.observe(len(chunk), took, max(1, len(self.in_flight)))
+        self._link.succeeded(sent_bytes=len(chunk), seconds=took)
         return new_offset
 
     async def _later(

@@ -311,7 +311,7 @@ class LocalSettings(LocalStorage, Listening):
         "(a cut resends the whole batch); default: apart, as resumable uploads.",
     )
     upload_streams: Annotated[int, Cli("N", panel=SYNC)] = Field(
-        4, ge=1, description="Attachment uploads travelling at once at most."
+        8, ge=1, description="Attachment uploads travelling at once at most."
     )
     chunk_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
         1.0,

@@ -3,8 +3,8 @@
 Enough of tus 1.0.0 for the node (creation, HEAD, PATCH with sha256 checksums, DELETE), plus
 faults a link and a centre produce: a chunk stored but its answer lost (`lose_answers`), a
 damaged first upload of a file (its whole SHA-256 then misses the manifest, and the upload is
-discarded with 410 `resend_requested`, as the centre does: the node must send it again). Approvals of records with a
-manifest wait for their packet, as the contract says.
+discarded with 410 `resend_requested`, as the centre does: the node must send it again).
+Approvals of records with a manifest wait for their packet, as the contract says.
 """
 
 from __future__ import annotations
