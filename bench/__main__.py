@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import backlog, dedup, drain, eta, packets, queueops
+from bench import backlog, dedup, drain, eta, packets, queueops, uploads
 from bench.report import Result, render, write_json
 
 #: name → (what it measures, how to run it in a scratch directory)
@@ -22,8 +22,9 @@ BENCHES: dict[str, tuple[str, Callable[[Path, bool], Result]]] = {
     "dedup": ("4. de-duplication vs numpy roofline", lambda _dir, quick: dedup.run(quick)),
     "backlog": ("5. 137,533-record backlog: memory and claim latency", backlog.run),
     "eta": ("6. the operator's estimates vs what then happens, on VSAT", eta.run),
-    "packets": ("7. heavy packets over a link that keeps breaking", packets.run),
-    "smallfirst": ("8. a small record behind 100 MB of packets", packets.run_small_first),
+    "uploads": ("7. the centre taking heavy packets in as tus uploads", uploads.run),
+    "packets": ("8. heavy packets over a link that keeps breaking", packets.run),
+    "smallfirst": ("9. a small record behind 100 MB of packets", packets.run_small_first),
 }
 
 

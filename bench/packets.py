@@ -1,6 +1,6 @@
-"""Benchmarks 7 and 8, heavy packets: real centre, netsim and office node as processes.
+"""Benchmarks 8 and 9, heavy packets: real centre, netsim and office node as processes.
 
-7. `packets`: residents with 1.5 MB of incompressible attachments (a photo, ten fingerprints,
+8. `packets`: residents with 1.5 MB of incompressible attachments (a photo, ten fingerprints,
    two irises, a signature: 14 files) over a shared 500 KB/s link, 300 ms one way, whose
    connections are cut at random, on average every ~4 s (and ~15 s) of sending: a `loss` toxic
    whose every loss resets the connection it hits, with p set so that the link as a whole sees
@@ -9,7 +9,7 @@
    office sent (netsim's upstream counter: TLS, headers, handshakes and every byte thrown away
    by a cut included) against that information. The whole-batch sender (`--inline-attachments`,
    as before heavy packets) is measured in the same run as the baseline.
-8. `smallfirst`: a resident without attachments recorded behind 100 MB of queued packets on
+9. `smallfirst`: a resident without attachments recorded behind 100 MB of queued packets on
    the same link (no cuts): time from its POST to its decision at the node, in round trips.
 """
 

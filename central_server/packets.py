@@ -25,6 +25,7 @@ from central_server.errors import (
     UploadGone,
     UploadNotFound,
 )
+from central_server.metrics import CentreMetrics
 from central_server.store.decisions import Outcome
 from central_server.store.uploads import Retired, Upload, UploadStore, UploadTransaction
 from ektp_sync.domain.decisions import SubmissionStatus
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 #: a submission in one of these will never be printed: its uploads are not needed any more
 _NOT_NEEDED = (SubmissionStatus.REJECTED, SubmissionStatus.INVALID)
 
+COMPLETE = "complete"
 RESEND_REQUESTED = "resend_requested"
 UPLOAD_EXPIRED = "upload_expired"
 
@@ -69,12 +71,22 @@ class Packets:
     """The uploads of every office; `dedup` publishes the approvals a packet completes."""
 
     def __init__(
-        self, store: UploadStore, dedup: DedupEngine, key: DataKey, expiry_seconds: float
+        self,
+        store: UploadStore,
+        dedup: DedupEngine,
+        key: DataKey,
+        expiry_seconds: float,
+        metrics: CentreMetrics | None = None,
     ) -> None:
         self._store = store
         self._dedup = dedup
         self._key = key
         self._expiry = dt.timedelta(seconds=expiry_seconds)
+        self._metrics = metrics
+
+    def _count(self, chunk_bytes: int, ended: str | None = None) -> None:
+        if self._metrics is not None:
+            self._metrics.uploaded(chunk_bytes, ended)
 
     def _expires(self) -> dt.datetime:
         return utcnow() + self._expiry
@@ -106,13 +118,17 @@ class Packets:
             if upload.size == 0:  # nothing to send: complete at creation (the manifest's hash
                 # of an empty file was checked at intake)
                 released, _ = await self._complete(tx, upload, [])
+        if upload.size == 0:
+            self._count(0, COMPLETE)
         if released is not None:
             self._dedup.released(released)
         return _state(upload, expires=expires)
 
     async def state(self, office: str, upload_id: str) -> UploadState:
         """HEAD: where the upload stands."""
-        return _state(_visible(await self._store.find(upload_id), office, upload_id))
+        upload = _visible(await self._store.find(upload_id), office, upload_id)
+        _needed(upload)
+        return _state(upload)
 
     async def append(self, office: str, upload_id: str, offset: int, chunk: bytes) -> UploadState:
         """PATCH: store `chunk` at `offset` (its Upload-Checksum was verified by the caller)."""
@@ -133,6 +149,7 @@ class Packets:
             resend = False
             if received == upload.size:
                 released, resend = await self._complete(tx, upload, [(offset, chunk)])
+        self._count(len(chunk), _ending(received == upload.size, resend))
         if released is not None:
             self._dedup.released(released)
         if resend:
@@ -173,6 +190,7 @@ class Packets:
             if upload.complete:
                 raise UploadComplete()
             await tx.discard(upload, None)
+        self._count(0, "terminated")
 
     async def sweep(self, limit: int = 100) -> int:
         """Discard unfinished uploads past their Upload-Expires; returns how many."""
@@ -192,6 +210,8 @@ class Packets:
                     swept += 1
         if swept:
             logger.info("discarded %d expired uploads", swept)
+            for _ in range(swept):
+                self._count(0, UPLOAD_EXPIRED)
         return swept
 
     async def attachments(self, submission_id: str) -> dict[str, bytes]:
@@ -221,6 +241,12 @@ def _visible(found: Upload | Retired | None, office: str, upload_id: str) -> Upl
     if not isinstance(found, Upload) or found.office_code != office or not found.created:
         raise UploadNotFound(f"upload {upload_id[:64]}")
     return found
+
+
+def _ending(done: bool, resend: bool) -> str | None:
+    if not done:
+        return None
+    return RESEND_REQUESTED if resend else COMPLETE
 
 
 def _needed(upload: Upload) -> None:

@@ -70,7 +70,11 @@ class CentreParts:
             worker=DedupWorker(dedup, intake.arrived, settings.dedup_batch_size, faults),
             metrics=metrics,
             packets=Packets(
-                store.uploads, dedup, settings.data_key(), settings.upload_expiry_seconds
+                store.uploads,
+                dedup,
+                settings.data_key(),
+                settings.upload_expiry_seconds,
+                metrics,
             ),
             upload_expiry_seconds=settings.upload_expiry_seconds,
         )

@@ -8,13 +8,14 @@ from typing import Any
 import httpx
 import numpy as np
 
+from ektp_sync.config import CentralSettings
 from ektp_sync.signing import load_public_key, verify
 from ektp_sync.testing import eventually
 from ektp_sync.wire import Authorisation
 
 from . import factories as f
 from . import tus_support as tus
-from .conftest import Centre
+from .conftest import Centre, running
 
 PHOTO = os.urandom(5000)
 SIGNATURE = os.urandom(1200)
@@ -68,6 +69,10 @@ async def test_approval_is_held_until_every_attachment_arrived(centre: Centre) -
         public = load_public_key((await office.get("/keys")).json()["public_key"])
         assert verify(authorisation, public)
         assert await status_of(office, sid) == "approved"
+        metrics = (await office.get("http://centre/metrics")).text
+        assert f"ektp_upload_bytes_total {float(len(PHOTO) + len(SIGNATURE))}" in metrics
+        assert 'ektp_uploads_total{result="complete"} 2.0' in metrics
+        assert 'ektp_decisions_total{reason="new_identity",status="approved"} 1.0' in metrics
     assert await centre.parts.packets.attachments(sid) == FILES
 
 
@@ -77,15 +82,31 @@ async def test_rejection_is_published_without_the_packet(centre: Centre) -> None
     async with centre.office() as office:
         first = f.item(f.record(person))
         second = f.item(f.with_manifest(f.record(f.near(person, 0.99, rng)), FILES))
+        # a possible duplicate goes to review, its packet still needed until a reject
+        third = f.item(f.with_manifest(f.record(f.near(person, 0.78, rng)), FILES))
         await office.post("/enrollments", json=f.batch(first, second))
         published = await eventually(lambda: _count(office, 2))
         assert [(d["status"], d["reason"]) for d in published] == [
             ("approved", "new_identity"),
             ("rejected", "duplicate_identity"),
         ]
+        await office.post("/enrollments", json=f.batch(third))
+        [*_, review] = await eventually(lambda: _count(office, 3))
+        assert (review["submission_id"], review["status"]) == (third["submission_id"], "review")
         # its uploads are not needed any more
         refused = await tus.create(office, second["submission_id"], "photo", PHOTO)
         assert refused.status_code == 410 and refused.json()["rule"] == "not_needed"
+        # nor any it had begun
+        url = (await tus.create(office, third["submission_id"], "photo", PHOTO)).headers["location"]
+        assert (await tus.patch(office, url, 0, PHOTO[:100])).status_code == 204
+        async with centre.admin() as admin:
+            answer = await admin.post(
+                f"/reviews/{third['submission_id']}", json={"decision": "reject"}
+            )
+            assert answer.status_code == 200, answer.text
+        head = await office.head(url, headers=tus.TUS)
+        assert head.status_code == 410 and head.headers["ektp-rule"] == "not_needed"
+        assert (await office.delete(url, headers=tus.TUS)).status_code == 204
 
 
 async def _count(client: httpx.AsyncClient, n: int) -> list[dict[str, Any]] | None:
@@ -136,6 +157,16 @@ async def test_bad_uploads_are_refused_and_store_nothing(centre: Centre) -> None
         # past the declared length
         past = await tus.patch(office, url, 0, PHOTO + b"more")
         assert past.status_code == 413 and past.json()["rule"] == "upload_length_exceeded"
+        # more than a record may carry, at creation: 413, nothing made
+        too_big = await office.post(
+            "/uploads",
+            headers={
+                **tus.TUS,
+                "Upload-Length": str(2 * 1024 * 1024 + 1),
+                "Upload-Metadata": tus.metadata(sid, "signature", SIGNATURE),
+            },
+        )
+        assert too_big.status_code == 413
         # no Tus-Resumable, wrong content type
         assert (await office.head(url)).status_code == 412
         plain = await office.patch(
@@ -189,3 +220,56 @@ async def test_termination_and_options(centre: Centre) -> None:
         assert (await office.head(again.headers["location"], headers=tus.TUS)).headers[
             "upload-offset"
         ] == "0"
+
+
+async def test_an_abandoned_upload_expires_and_is_swept(settings: CentralSettings) -> None:
+    quick = settings.model_copy(update={"upload_expiry_seconds": 1.0})
+    async for centre in running(quick):
+        async with centre.office() as office:
+            sid = await enrol(office, FILES)
+            created = await tus.create(office, sid, "photo", PHOTO)
+            url = created.headers["location"]
+            assert (await tus.patch(office, url, 0, PHOTO[:100])).status_code == 204
+
+            async def gone(url: str = url) -> httpx.Response | None:
+                head = await office.head(url, headers=tus.TUS)
+                return head if head.status_code == 410 else None
+
+            head = await eventually(gone, timeout=20)
+            assert head.headers["ektp-rule"] == "upload_expired"
+            # created again: a fresh upload from byte 0, which can still finish the packet
+            await tus.send(office, sid, "photo", PHOTO)
+            await tus.send(office, sid, "signature", SIGNATURE)
+            [decision] = await eventually(lambda: _count(office, 1))
+            assert decision["status"] == "approved"
+            assert await centre.parts.packets.attachments(sid) == FILES
+
+
+async def test_a_bad_manifest_makes_the_item_invalid_with_its_rule(centre: Centre) -> None:
+    rng = np.random.default_rng(9)
+    good = f.manifest_of({"photo": PHOTO})["photo"]
+    cases = {
+        "manifest_sha256": {"photo": {**good, "sha256": "xyz"}},
+        "manifest_size": {"photo": {**good, "size": -1}},
+        "attachments_too_large": {
+            "photo": {**good, "size": 2 * 1024 * 1024},
+            "iris": {**good, "size": 1},
+        },
+    }
+    items = []
+    for manifest in cases.values():
+        rec = f.record(f.unit(rng))
+        rec["biometrics"]["manifest"] = manifest
+        items.append(f.item(rec))
+    twice = f.record(f.unit(rng), attachments={"photo": PHOTO})
+    twice["biometrics"]["manifest"] = {"photo": good}
+    items.append(f.item(twice))
+    async with centre.office() as office:
+        results = (await office.post("/enrollments", json=f.batch(*items))).json()["results"]
+        rules = [*cases, "manifest_name_twice"]
+        for rule, result in zip(rules, results, strict=True):
+            assert result["status"] == "invalid"
+            assert f"(rule {rule})" in " ".join(result["errors"]), (rule, result)
+            # nothing of it was stored as an upload
+            created = await tus.create(office, result["submission_id"], "photo", PHOTO)
+            assert created.status_code in (404, 410)

@@ -259,3 +259,50 @@ async def test_two_centre_processes_on_postgresql_take_alternating_chunks(
             assert await decisions(b, 2) is None
     finally:
         second.stop()
+
+
+async def test_an_acknowledgement_lost_on_the_way_back_costs_nothing(
+    ektp_deployment: DeploymentFactory,
+) -> None:
+    """The chunk is committed, its 204 never arrives (the link holds answers for 3 s, the
+    client gives up after 1 s): HEAD shows it stored, sending it again is a 409, and the rest
+    follows from the centre's offset; the last chunk's answer lost alike, the packet is still
+    complete and the approval published."""
+    d = await start_centre(ektp_deployment, link=True)
+    async with office(d) as client, office(d, d.link_url) as far, WanLink.of(d) as link:
+        sid = await enrol_with_photo(client, seed=5)
+        url = (await tus.create(far, sid, "photo", PHOTO)).headers["location"]
+        async with link.toxic("latency", "downstream", latency=3000):
+            with pytest.raises(httpx.TimeoutException):
+                await far.patch(
+                    url,
+                    headers={**tus.CHUNK, "Upload-Offset": "0"},
+                    content=PHOTO[:CHUNK],
+                    timeout=1.0,
+                )
+        committed = await eventually(lambda: _offset_when(client, url, CHUNK))
+        assert committed == CHUNK
+        again = await tus.patch(far, url, 0, PHOTO[:CHUNK])
+        assert again.status_code == 409 and again.json()["rule"] == "upload_offset"
+        offset_now = await offset(far, url)
+        while offset_now + CHUNK < len(PHOTO):
+            answer = await tus.patch(far, url, offset_now, PHOTO[offset_now : offset_now + CHUNK])
+            assert answer.status_code == 204, answer.text
+            offset_now = int(answer.headers["upload-offset"])
+        # the answer to the last chunk is lost too: the completion (and the approval it
+        # publishes) committed all the same
+        async with link.toxic("latency", "downstream", latency=3000):
+            with pytest.raises(httpx.TimeoutException):
+                await far.patch(
+                    url,
+                    headers={**tus.CHUNK, "Upload-Offset": str(offset_now)},
+                    content=PHOTO[offset_now:],
+                    timeout=1.0,
+                )
+        await eventually(lambda: _offset_when(client, url, len(PHOTO)))
+        await assert_published_after_packet(client, sid)
+
+
+async def _offset_when(client: httpx.AsyncClient, url: str, wanted: int) -> int | None:
+    got = await offset(client, url)
+    return got if got == wanted else None

@@ -23,6 +23,7 @@ class Page(enum.StrEnum):
     GUARANTEES = "guarantees"
     NETSIM = "netsim"
     PERFORMANCE = "performance"
+    PACKETS = "packets"
 
 
 def docs_dir() -> Path:
