@@ -24,13 +24,14 @@ def context(record_id: str, name: str) -> bytes:
 
 
 def split(
-    resident: ResidentRecord, record_id: str, key: DataKey
+    resident: ResidentRecord, record_id: str, key: DataKey, min_bytes: int = 0
 ) -> tuple[ResidentRecord, list[SealedFile]]:
-    """The core to send (manifest instead of attachments) and the sealed files to upload."""
+    """The core to send (manifest instead of attachments) and the sealed files to upload;
+    attachments under `min_bytes` in all stay inline (the record as it is, no files)."""
     if resident.biometrics.manifest:
         raise ManifestFromOperator()
     attachments = resident.biometrics.attachments
-    if not attachments:
+    if not attachments or _decoded_size(attachments) < min_bytes:
         return resident, []
     files: list[SealedFile] = []
     manifest: dict[str, ManifestEntry] = {}
@@ -44,11 +45,16 @@ def split(
 
 
 def split_correction(
-    corrected: ResidentRecord, record_id: str, key: DataKey
+    corrected: ResidentRecord, record_id: str, key: DataKey, min_bytes: int = 0
 ) -> tuple[ResidentRecord, list[SealedFile] | None]:
     """A corrected record: new inline attachments replace the stored files; a manifest kept
     from the stored core keeps them (None); neither removes them."""
     biometrics = corrected.biometrics
     if biometrics.manifest and not biometrics.attachments:
         return corrected, None
-    return split(corrected, record_id, key)
+    return split(corrected, record_id, key, min_bytes)
+
+
+def _decoded_size(attachments: dict[str, str]) -> int:
+    """Decoded bytes of base64 values (validated already), from their lengths."""
+    return sum(len(v) * 3 // 4 - v[-2:].count("=") for v in attachments.values())

@@ -99,7 +99,9 @@ class RecordService:
         submission_id = new_submission_id(self._settings.office_code)
         files: list[SealedFile] = []
         if not self._settings.inline_attachments:
-            resident, files = packets.split(resident, record_id, self._key)
+            resident, files = packets.split(
+                resident, record_id, self._key, self._settings.packet_min_bytes
+            )
         await self._store.add(record_id, submission_id, resident, utcnow(), files)
         self._worker.wake()
         logger.info("record stored and queued", extra=_ids(record_id, submission_id))
@@ -269,7 +271,9 @@ class RecordService:
     ) -> RecordView:
         files: list[SealedFile] | None = None
         if corrected is not None and not self._settings.inline_attachments:
-            corrected, files = packets.split_correction(corrected, record_id, self._key)
+            corrected, files = packets.split_correction(
+                corrected, record_id, self._key, self._settings.packet_min_bytes
+            )
         done = await self._store.resend(
             record_id,
             submission_id=new_submission_id(self._settings.office_code),

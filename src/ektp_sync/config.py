@@ -310,6 +310,12 @@ class LocalSettings(LocalStorage, Listening):
         description="Send attachments inline in the record's batch, as before heavy packets "
         "(a cut resends the whole batch); default: apart, as resumable uploads.",
     )
+    packet_min_bytes: Annotated[int, Cli("BYTES", panel=SYNC)] = Field(
+        64 * 1024,
+        ge=0,
+        description="Records with fewer attachment bytes than this send them inline in the "
+        "batch (a cut costs no more than a chunk would); heavier ones as resumable uploads.",
+    )
     upload_streams: Annotated[int, Cli("N", panel=SYNC)] = Field(
         8, ge=1, description="Attachment uploads travelling at once at most."
     )

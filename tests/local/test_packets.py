@@ -39,8 +39,10 @@ def carrying(body: dict[str, Any], attachments: dict[str, bytes]) -> dict[str, A
 def packet_settings(
     settings_for: Settings, url: str, tmp_path: Path, **extra: Any
 ) -> LocalSettings:
-    # 4 KB chunks: a 20 KB attachment takes several, so faults land between them
-    return settings_for(url, data_dir=tmp_path, chunk_bytes=4096, upload_streams=2, **extra)
+    # 4 KB chunks: a 20 KB attachment takes several, so faults land between them; every
+    # packet apart, however light
+    values = {"chunk_bytes": 4096, "upload_streams": 2, "packet_min_bytes": 0} | extra
+    return settings_for(url, data_dir=tmp_path, **values)
 
 
 async def test_core_first_then_packet_sealed_and_visible(
@@ -133,6 +135,21 @@ async def test_inline_sender_keeps_attachments_in_the_batch(
         approved = await reaches(node, record_id, "approved")
     assert uploads.patches == 0 and not uploads.waiting
     assert approved["transfer"] == {"bytes_total": 0, "bytes_acked": 0, "attachments": {}}
+
+
+async def test_light_attachments_stay_inline(
+    tus: tuple[FakeUploads, str], settings_for: Settings, tmp_path: Path
+) -> None:
+    uploads, url = tus
+    settings = packet_settings(settings_for, url, tmp_path, packet_min_bytes=64 * 1024)
+    async with running(create_app(settings)) as node:
+        light = await record(node, carrying(resident(305), files(2, 20_000)))
+        heavy = await record(node, carrying(resident(306), files(2, 40_000)))
+        await reaches(node, light, "approved")
+        approved = await reaches(node, heavy, "approved")
+    transfer = approved["transfer"]
+    assert transfer["bytes_total"] == transfer["bytes_acked"] == 80_000
+    assert [sid for sid, _ in uploads.complete] == [approved["submission_id"]] * 2
 
 
 async def test_a_manifest_from_an_operator_is_refused(
