@@ -214,9 +214,9 @@ class PacketStore:
             found = await conn.scalar(select(packet_files.c.content).where(_file(record_id, name)))
         return None if found is None else bytes(found)
 
-    async def created(self, record_id: str, name: str, url: str) -> None:
+    async def created(self, record_id: str, name: str, url: str) -> bool:
         """The centre created the upload at `url` (nothing of it acknowledged yet)."""
-        await self._write(record_id, name, None, upload_url=url, acked=0)
+        return await self._write(record_id, name, None, upload_url=url, acked=0)
 
     async def progress(self, record_id: str, name: str, url: str, acked: int) -> bool:
         """The centre acknowledged `acked` bytes of the upload at `url`; False if the file has

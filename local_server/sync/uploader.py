@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 QUICK_RETRIES = 3
 #: the longest pause between resumptions of a file whose connections keep being cut
 MAX_CUT_PAUSE = 2.0
+#: uploads created ahead at once
+CREATE_AT_ONCE = 4
 #: files looked at per pick (the streams take the first not already travelling)
 PICK = 32
 
@@ -93,6 +95,8 @@ class Uploader:
         self._pick = asyncio.Lock()
         self.in_flight: dict[tuple[str, str], InFlight] = {}
         self.sizer = ChunkSizer(settings.chunk_bytes, settings.chunk_seconds)
+        #: uploads created ahead (`_create_loop`) that no stream has sent anything of yet
+        self._fresh: dict[tuple[str, str], str] = {}
 
     async def status(self) -> PacketStatus:
         """Attachment bytes still to go up, and the files travelling now (for /status)."""
@@ -114,7 +118,7 @@ class Uploader:
     async def run(self) -> None:
         streams = [self._stream() for _ in range(self._settings.upload_streams)]
         try:
-            await asyncio.gather(*streams, self._settle_loop())
+            await asyncio.gather(*streams, self._settle_loop(), self._create_loop())
         finally:
             await self._client.aclose()
 
@@ -141,6 +145,7 @@ class Uploader:
                 await self._later(job, "internal error while uploading; see the node's log", 1)
             finally:
                 self.in_flight.pop(slot, None)
+                self._fresh.pop(slot, None)
 
     async def _next(self) -> DueFile | None:
         async with self._pick:
@@ -163,7 +168,11 @@ class Uploader:
         if sealed is None:
             return
         raw = self._key.open(sealed, context(job.record_id, job.name))
-        path, offset, known = job.upload_url, job.acked, job.upload_url is None
+        path: str | None = self._fresh.pop((job.record_id, job.name), None)
+        if path is not None:  # created ahead by this process, nothing sent yet
+            offset, known = 0, True
+        else:
+            path, offset, known = job.upload_url, job.acked, job.upload_url is None
         cuts = 0
         refused: str | None = None  # the centre's last refusal: why a discarded upload went
         signal = self._link.signal
@@ -265,6 +274,45 @@ class Uploader:
             await self._packets.retry_later(job.record_id, job.name, error, when, restart=False)
         except Exception:
             logger.exception("could not reschedule an attachment upload")
+
+    # -- uploads created ahead
+
+    async def _create_loop(self) -> None:
+        """Create the uploads of the next files while the streams send the current ones: a
+        stream then starts a file with its first chunk, not with a round trip of creation."""
+        while not self._link.stopping:
+            try:
+                created = await self._create_ahead()
+            except Abandoned:
+                return
+            except Exception:
+                logger.exception("creating uploads ahead failed")
+                created = 0
+            if not created:
+                await self._link.sleep(self._settings.idle_poll_seconds, self._wake)
+
+    async def _create_ahead(self) -> int:
+        if self._link.until_probe() > 0:
+            return 0
+        ahead = 2 * self._settings.upload_streams
+        due = await self._packets.due(ahead + len(self.in_flight), utcnow())
+        todo = [
+            job
+            for job in due
+            if job.upload_url is None and (job.record_id, job.name) not in self.in_flight
+        ][: max(0, ahead - len(self._fresh))]
+        made = await asyncio.gather(*(self._create(job) for job in todo[:CREATE_AT_ONCE]))
+        return sum(made)
+
+    async def _create(self, job: DueFile) -> bool:
+        meta = {"submission_id": job.submission_id, "name": job.name, "sha256": job.sha256}
+        try:
+            path = await self._link.signal.unless_abandoned(self._tus.create(job.size, meta))
+        except CentreExchangeError:
+            return False  # the stream that takes the file will try, and say why
+        if await self._packets.created(job.record_id, job.name, path):
+            self._fresh[(job.record_id, job.name)] = path
+        return True
 
     # -- files whose record was decided
 
