@@ -35,12 +35,12 @@ from ektp_sync.wire import (
     RecordView,
     ResidentRecord,
 )
-from local_server import packets
 from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound
 from local_server.figures import Figures, needs_action
 from local_server.store.decisions import PUBLIC_KEY_KEY
 from local_server.store.packets import SealedFile
 from local_server.store.records import Action, RecordStore
+from local_server.sync import packing
 from local_server.sync.meters import ExchangeCounts
 from local_server.sync.worker import SyncWorker
 
@@ -99,7 +99,7 @@ class RecordService:
         submission_id = new_submission_id(self._settings.office_code)
         files: list[SealedFile] = []
         if not self._settings.inline_attachments:
-            resident, files = packets.split(
+            resident, files = packing.split(
                 resident, record_id, self._key, self._settings.packet_min_bytes
             )
         await self._store.add(record_id, submission_id, resident, utcnow(), files)
@@ -271,7 +271,7 @@ class RecordService:
     ) -> RecordView:
         files: list[SealedFile] | None = None
         if corrected is not None and not self._settings.inline_attachments:
-            corrected, files = packets.split_correction(
+            corrected, files = packing.split_correction(
                 corrected, record_id, self._key, self._settings.packet_min_bytes
             )
         done = await self._store.resend(

@@ -92,7 +92,7 @@ async def put_files(
                 "size": f.size,
                 "sha256": f.sha256,
                 "content": f.sealed,
-                "state": WAITING,
+                "status": WAITING,
                 "acked": 0,
                 "attempts": 0,
                 "next_attempt_at": now,
@@ -119,7 +119,7 @@ async def renew_files(
         update(packet_files)
         .where(packet_files.c.record_id == record_id)
         .values(
-            state=WAITING,
+            status=WAITING,
             acked=0,
             upload_url=None,
             attempts=0,
@@ -138,7 +138,7 @@ async def transfer_of(conn: AsyncConnection, record_id: str) -> Transfer:
                 packet_files.c.name,
                 packet_files.c.size,
                 packet_files.c.acked,
-                packet_files.c.state,
+                packet_files.c.status,
                 packet_files.c.last_error,
             )
             .where(packet_files.c.record_id == record_id)
@@ -148,8 +148,8 @@ async def transfer_of(conn: AsyncConnection, record_id: str) -> Transfer:
     parts = {
         r.name: TransferPart(
             size=r.size,
-            acked=r.size if r.state == DONE else r.acked,
-            state=r.state,
+            acked=r.size if r.status == DONE else r.acked,
+            state=r.status,
             last_error=r.last_error,
         )
         for r in rows
@@ -169,7 +169,7 @@ async def bytes_waiting(conn: AsyncConnection) -> PacketFigures:
                 func.count(),
                 func.sum(packet_files.c.size - packet_files.c.acked),
                 func.count(func.distinct(packet_files.c.record_id)),
-            ).where(packet_files.c.state == WAITING)
+            ).where(packet_files.c.status == WAITING)
         )
     ).one()
     return PacketFigures(int(row[0]), int(row[1] or 0), int(row[2]))
@@ -197,7 +197,7 @@ class PacketStore:
             )
             .select_from(packet_files.join(records, records.c.id == packet_files.c.record_id))
             .where(
-                packet_files.c.state == WAITING,
+                packet_files.c.status == WAITING,
                 packet_files.c.next_attempt_at <= now,
                 records.c.state.in_(UPLOADABLE),
             )
@@ -225,7 +225,7 @@ class PacketStore:
 
     async def done(self, record_id: str, name: str, url: str, size: int) -> bool:
         """Every byte arrived; `last_error` stays, to show the file was sent again and why."""
-        return await self._write(record_id, name, url, acked=size, state=DONE)
+        return await self._write(record_id, name, url, acked=size, status=DONE)
 
     async def retry_later(
         self, record_id: str, name: str, error: str, when: dt.datetime, *, restart: bool
@@ -252,7 +252,7 @@ class PacketStore:
             )
             .select_from(packet_files.join(records, records.c.id == packet_files.c.record_id))
             .where(
-                packet_files.c.state == WAITING,
+                packet_files.c.status == WAITING,
                 records.c.state.in_(CANCELLING + COMPLETED),
             )
             .limit(limit)
@@ -265,18 +265,24 @@ class PacketStore:
         """Close a moot file: cancelled (its upload was deleted), or done (the record was
         approved, which the centre does only over a complete packet)."""
         if moot.cancel:
-            await self._write(moot.record_id, moot.name, None, state=CANCELLED)
+            # only as seen: an upload created meanwhile is deleted at the next settle first
+            seen = packet_files.c.upload_url.is_(None)
+            if moot.upload_url is not None:
+                seen = packet_files.c.upload_url == moot.upload_url
+            await self._write(moot.record_id, moot.name, None, seen, status=CANCELLED)
         else:
             await self._write(
-                moot.record_id, moot.name, None, state=DONE, acked=packet_files.c.size
+                moot.record_id, moot.name, None, status=DONE, acked=packet_files.c.size
             )
 
     async def figures(self) -> PacketFigures:
         async with self._engine.connect() as conn:
             return await bytes_waiting(conn)
 
-    async def _write(self, record_id: str, name: str, url: str | None, **values: Any) -> bool:
-        guard = [_file(record_id, name), packet_files.c.state == WAITING]
+    async def _write(
+        self, record_id: str, name: str, url: str | None, *also: Any, **values: Any
+    ) -> bool:
+        guard = [_file(record_id, name), packet_files.c.status == WAITING, *also]
         if url is not None:
             guard.append(packet_files.c.upload_url == url)
         async with self._engine.begin() as conn:

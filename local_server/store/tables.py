@@ -112,14 +112,14 @@ packet_files = Table(
     Column("size", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("content", LargeBinary, nullable=False),  # sealed with the data key
-    Column("state", String(12), nullable=False),  # waiting, done, cancelled
+    Column("status", String(12), nullable=False),  # waiting, done, cancelled
     Column("acked", Integer, nullable=False, default=0),
     Column("upload_url", Text),  # the centre's tus upload, once created
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),  # why the next attempt is made (e.g. the centre's resend)
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_packet_files_state", "state", "next_attempt_at"),
+    Index("ix_packet_files_status", "status", "next_attempt_at"),
 )
 
 #: Small key-value store of the sync engine: decisions cursor, pinned public key of the centre.

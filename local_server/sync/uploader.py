@@ -25,10 +25,10 @@ from ektp_sync.sealing import DataKey
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import PacketStatus, PacketUpload
 from local_server.errors import CentreExchangeError, CentreStatusError
-from local_server.packets import context
 from local_server.store.packets import DueFile, PacketStore
 from local_server.sync.client import CentreClient
 from local_server.sync.link import CentreLink
+from local_server.sync.packing import context
 from local_server.sync.sizing import ChunkSizer
 from local_server.sync.stopping import Abandoned
 from local_server.sync.tus import (
@@ -182,7 +182,9 @@ class Uploader:
                     meta = {"submission_id": job.submission_id, "name": job.name}
                     meta["sha256"] = job.sha256
                     path = await signal.unless_abandoned(self._tus.create(job.size, meta))
-                    await self._packets.created(job.record_id, job.name, path)
+                    if not await self._packets.created(job.record_id, job.name, path):
+                        await self._discard(path)  # cancelled meanwhile
+                        return
                     offset, known = 0, True
                 if not known:
                     offset = await self._offset(path, refused)
@@ -312,7 +314,17 @@ class Uploader:
             return False  # the stream that takes the file will try, and say why
         if await self._packets.created(job.record_id, job.name, path):
             self._fresh[(job.record_id, job.name)] = path
+        else:
+            await self._discard(path)
         return True
+
+    async def _discard(self, path: str) -> None:
+        """An upload created for a file that was cancelled meanwhile: the centre keeps nothing
+        of it (it would otherwise expire there)."""
+        try:
+            await self._link.signal.unless_abandoned(self._tus.delete(path))
+        except CentreExchangeError as exc:
+            logger.info("deleting an unneeded upload failed; it will expire: %s", exc.message)
 
     # -- files whose record was decided
 

@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
-        sa.Column("state", sa.String(12), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
         sa.Column("acked", sa.Integer(), nullable=False),
         sa.Column("upload_url", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -42,9 +42,9 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", utc, nullable=False),
         sa.Column("updated_at", utc, nullable=False),
     )
-    op.create_index("ix_packet_files_state", "packet_files", ["state", "next_attempt_at"])
+    op.create_index("ix_packet_files_status", "packet_files", ["status", "next_attempt_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_packet_files_state", table_name="packet_files")
+    op.drop_index("ix_packet_files_status", table_name="packet_files")
     op.drop_table("packet_files")
