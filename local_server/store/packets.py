@@ -266,7 +266,7 @@ class PacketStore:
         approved, which the centre does only over a complete packet)."""
         if moot.cancel:
             # only as seen: an upload created meanwhile is deleted at the next settle first
-            seen = packet_files.c.upload_url.is_(None)
+            seen: Any = packet_files.c.upload_url.is_(None)
             if moot.upload_url is not None:
                 seen = packet_files.c.upload_url == moot.upload_url
             await self._write(moot.record_id, moot.name, None, seen, status=CANCELLED)

@@ -39,6 +39,7 @@ class FakeUploads:
     complete: dict[tuple[str, str], bytes] = field(default_factory=dict)
     deleted: list[tuple[str, str]] = field(default_factory=list)
     patches: int = 0
+    created: int = 0
     bytes_received: int = 0
     lose_answers: int = 0  # the next PATCHes are stored, then answered 503 (answer lost)
     damage_first: set[str] = field(default_factory=set)  # names whose first upload is damaged
@@ -72,7 +73,15 @@ class FakeUploads:
             meta = _metadata(request.headers["upload-metadata"])
             if meta["submission_id"] not in self.waiting:
                 return JSONResponse({"detail": "unknown submission"}, status_code=404)
-            upload_id = hashlib.sha256(f"{len(self.uploads)}{meta}".encode()).hexdigest()[:20]
+            # idempotent per (submission, name), as the centre's creation: the same upload
+            # while it is unfinished, a new one once it was discarded or deleted
+            for known, upload in self.uploads.items():
+                if (upload.submission_id, upload.name) == (meta["submission_id"], meta["name"]):
+                    return Response(
+                        status_code=201, headers=TUS | {"Location": f"/api/v1/uploads/{known}"}
+                    )
+            self.created += 1
+            upload_id = hashlib.sha256(f"{self.created}{meta}".encode()).hexdigest()[:20]
             self.uploads[upload_id] = Upload(
                 meta["submission_id"],
                 meta["name"],
