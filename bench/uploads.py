@@ -5,8 +5,9 @@ sent as tus uploads (64 KB chunks, each with its sha256 Upload-Checksum, one con
 time until every approval is in the feed. Each chunk is verified, sealed and committed before
 its 204, and the last one of a packet re-reads and hashes the whole attachment and publishes the
 held approval in the same transaction: this is the centre's whole cost of a packet. The
-reference is the shared WAN link of the heavy-packet benchmark (500 KB/s): the centre must take
-bytes in far faster than any office link brings them. It also counts the protocol's own bytes
+reference is the shared WAN link of the heavy-packet benchmark (500 KB/s): a sender waits for
+each chunk's 204, so the centre's time per chunk must be small beside the chunk's time on that
+link (131 ms for 64 KB). It also counts the protocol's own bytes
 (request lines and headers) against the attachments' bytes.
 """
 
@@ -144,7 +145,7 @@ def run(workdir: Path, quick: bool) -> Result:
         "uploads",
         f"{records} heavy records ({packet_bytes / 1e6:.1f} MB each, 6 attachments) taken in by"
         " the centre as tus uploads in 64 KB chunks, over TLS on loopback (SQLite)",
-        target="≥ 20× the 500 KB/s WAN link",
+        target="chunk p50 ≤ 10 % of its time on the 500 KB/s link (13 ms)",
     )
     result.add("ingest", run["bytes_per_second"] / 1e6, LINK_BYTES_PER_SECOND / 1e6, "MB/s")
     result.add("chunk round trip p50", run["chunk_ms_p50"], unit="ms")

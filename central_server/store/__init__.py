@@ -29,7 +29,7 @@ class CentreStore:
         self.decisions = DecisionStore(engine)
         self.feed = FeedStore(engine)
         self.views = ViewStore(engine)
-        self.uploads = UploadStore(engine)
+        self.uploads = UploadStore(engine, self.decisions)
 
     @classmethod
     def open(cls, url: str) -> CentreStore:

@@ -103,8 +103,13 @@ class DecisionStore:
     async def transaction(self) -> AsyncIterator[DecisionTransaction]:
         """One decision transaction, the cross-process dedup lock held until it ends."""
         async with self._engine.begin() as conn:
-            await advisory_xact_lock(conn, DEDUP_LOCK_KEY)
-            yield DecisionTransaction(conn)
+            yield await self.joining(conn)
+
+    async def joining(self, conn: AsyncConnection) -> DecisionTransaction:
+        """Decide inside a transaction already open on `conn` (an upload that completes a
+        packet): the cross-process dedup lock is taken now and held until it ends."""
+        await advisory_xact_lock(conn, DEDUP_LOCK_KEY)
+        return DecisionTransaction(conn)
 
 
 class DecisionTransaction:

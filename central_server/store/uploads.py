@@ -20,10 +20,9 @@ from typing import Any
 from sqlalchemy import Select, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from central_server.store.decisions import DEDUP_LOCK_KEY, DecisionTransaction
+from central_server.store.decisions import DecisionStore, DecisionTransaction
 from central_server.store.tables import enrollments, upload_chunks, uploads
 from ektp_sync.domain.decisions import SubmissionStatus
-from ektp_sync.storage import advisory_xact_lock
 
 
 def new_upload_id() -> str:
@@ -131,8 +130,9 @@ async def _find(conn: AsyncConnection, upload_id: str, lock: bool) -> Upload | R
 
 
 class UploadStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, decisions: DecisionStore) -> None:
         self._engine = engine
+        self._decisions = decisions
 
     async def find(self, upload_id: str) -> Upload | Retired | None:
         """Read only (HEAD)."""
@@ -142,7 +142,7 @@ class UploadStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UploadTransaction]:
         async with self._engine.begin() as conn:
-            yield UploadTransaction(conn)
+            yield UploadTransaction(conn, self._decisions)
 
     async def expired(self, now: dt.datetime, limit: int) -> list[str]:
         """Unfinished uploads whose Upload-Expires has passed (the sweeper discards them)."""
@@ -174,8 +174,9 @@ class UploadStore:
 class UploadTransaction:
     """The statements of one change to an upload, in one transaction, its row locked first."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, decisions: DecisionStore) -> None:
         self._conn = conn
+        self._decisions = decisions
 
     async def locked(self, upload_id: str) -> Upload | Retired | None:
         return await _find(self._conn, upload_id, lock=True)
@@ -259,7 +260,7 @@ class UploadTransaction:
         uploads at once take turns, and the second sees the first's commit, so one of them
         publishes; a decision of the submission waits for the lock as well, so it sees this
         upload complete or leaves the approval held for this transaction to publish."""
-        await advisory_xact_lock(self._conn, DEDUP_LOCK_KEY)
+        decisions = await self._decisions.joining(self._conn)
         incomplete = await self._conn.scalar(
             select(
                 exists().where(
@@ -267,4 +268,4 @@ class UploadTransaction:
                 )
             )
         )
-        return None if incomplete else DecisionTransaction(self._conn)
+        return None if incomplete else decisions

@@ -273,3 +273,28 @@ async def test_a_bad_manifest_makes_the_item_invalid_with_its_rule(centre: Centr
             # nothing of it was stored as an upload
             created = await tus.create(office, result["submission_id"], "photo", PHOTO)
             assert created.status_code in (404, 410)
+
+
+async def test_an_adjudicated_approval_also_waits_for_its_packet(centre: Centre) -> None:
+    rng = np.random.default_rng(12)
+    person = f.unit(rng)
+    first = f.item(f.record(person))
+    maybe = f.item(f.with_manifest(f.record(f.near(person, 0.78, rng)), {"photo": PHOTO}))
+    sid = maybe["submission_id"]
+    async with centre.office() as office, centre.admin() as admin:
+        await office.post("/enrollments", json=f.batch(first, maybe))
+        [_, review] = await eventually(lambda: _count(office, 2))
+        assert (review["submission_id"], review["status"]) == (sid, "review")
+        url = (await tus.create(office, sid, "photo", PHOTO)).headers["location"]
+        assert (await tus.patch(office, url, 0, PHOTO[:1000])).status_code == 204
+        answer = await admin.post(f"/reviews/{sid}", json={"decision": "approve"})
+        assert answer.status_code == 200, answer.text
+        assert len(await decisions(office)) == 2  # held: the packet is not whole
+        assert (await tus.patch(office, url, 1000, PHOTO[1000:])).status_code == 204
+        [*_, approved] = await decisions(office)
+        assert (approved["submission_id"], approved["status"], approved["reason"]) == (
+            sid,
+            "approved",
+            "adjudicated",
+        )
+        assert approved["authorisation"]["submission_id"] == sid
