@@ -84,3 +84,31 @@ async def test_sigkill_of_the_node_during_a_packet_resumes_from_the_acknowledged
         await eventually(lambda: office.all_in([record_id], {"approved"}), timeout=120)
     assert transferred(await office.get(record_id))
     await each_enrolled_once(d, office, admin, [record_id])
+
+
+@SQLITE_ONLY
+async def test_a_rejected_record_sends_no_more_of_its_packet(started: Started) -> None:
+    d, offices, admin = await started(profile="fiber", local_extra=SMALL_CHUNKS)
+    office = offices["6172"]
+    [person] = new_people(1, seed=47)
+    first = await office.record(person)
+    await eventually(lambda: office.all_in([first], {"approved"}), timeout=60)
+    # the same person under another NIK, with a heavy packet: a duplicate identity
+    serial = int(person["nik"][-4:]) % 9000 + 1
+    twin = {**person, "nik": person["nik"][:-4] + f"{serial:04d}"}
+    async with WanLink.of(d) as link:
+        # 100 KB/s: the packet (1.2 MB) cannot be through before the decision is back
+        await link.add_toxic("bandwidth", "upstream", rate=100)
+        [second] = await record_all(office, heavy([twin], files=6, size=200_000))
+        await eventually(lambda: office.all_in([second], {"rejected"}), timeout=60)
+
+        async def cancelled() -> dict[str, Any] | None:
+            transfer: dict[str, Any] = (await office.get(second))["transfer"]
+            states = {part["state"] for part in transfer["attachments"].values()}
+            return transfer if states == {"cancelled"} else None
+
+        transfer = await eventually(cancelled, timeout=60, message="uploads cancelled")
+    assert transfer["bytes_acked"] < transfer["bytes_total"] == 1_200_000
+    record = await office.get(second)
+    assert record["decision"]["reason"] == "duplicate_identity"
+    assert (await admin.stats())["by_reason"] == {"new_identity": 1, "duplicate_identity": 1}
