@@ -225,11 +225,12 @@ class Uploader:
                 await self._later(job, _reason(exc), cuts + 1, exc.retry_after)
                 return
             except CentreExchangeError as exc:
-                # a cut: the link answers again at once, usually. Resume the same file from the
-                # centre's offset (the cut may have come after it stored the chunk); a backoff
-                # per file would idle the link. A dead centre opens the breaker (the pusher's
-                # and puller's exchanges), and then the stream waits with them.
-                known = False
+                # a cut: the link answers again at once, usually. Resume the same file at once
+                # from the last acknowledged offset, without asking first: the centre commits
+                # whole chunks only, so a cut mid-chunk (nearly every cut) left it there, and
+                # the rare cut that came after the commit is answered 409 and then asked (HEAD).
+                # A backoff per file would idle the link; a dead centre opens the breaker (the
+                # pusher's and puller's exchanges), and then the stream waits with them.
                 cuts += 1
                 await self._packets.retry_later(
                     job.record_id, job.name, exc.message, utcnow(), restart=False
