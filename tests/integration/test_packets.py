@@ -112,3 +112,30 @@ async def test_a_rejected_record_sends_no_more_of_its_packet(started: Started) -
     record = await office.get(second)
     assert record["decision"]["reason"] == "duplicate_identity"
     assert (await admin.stats())["by_reason"] == {"new_identity": 1, "duplicate_identity": 1}
+
+
+@SQLITE_ONLY
+async def test_a_small_record_is_decided_while_packets_are_still_travelling(
+    started: Started,
+) -> None:
+    d, offices, _admin = await started(profile="fiber", local_extra=SMALL_CHUNKS)
+    office = offices["6172"]
+    heavy_people_, [small] = new_people(3, seed=53), new_people(1, seed=59)
+    async with WanLink.of(d) as link:
+        # 200 KB/s: 3 × 1.2 MB of packets take about 18 s of the link
+        await link.add_toxic("bandwidth", "upstream", rate=200)
+        heavy_ids = await record_all(office, heavy(heavy_people_, files=6, size=200_000))
+
+        async def travelling() -> bool:
+            return bool((await office.status())["packets"]["in_flight"])
+
+        await eventually(travelling, timeout=60, message="packets in flight")
+        small_id = await office.record(small)
+        await eventually(lambda: office.all_in([small_id], {"approved"}), timeout=60)
+        # decided behind the packets, not after them: they are still on their way
+        pending = [r for r in await office.records(heavy_ids) if r["state"] != "approved"]
+        assert pending, "the packets were through before the small record was decided"
+        status = await office.status()
+        assert status["packets"]["bytes_waiting"] > 0
+        await link.reset()
+        await eventually(lambda: office.all_in(heavy_ids, {"approved"}), timeout=120)
