@@ -19,7 +19,7 @@ from local_server.sync.worker import SyncWorker
 def create_app(settings: LocalSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = NodeStore.open(settings.database_url)
+        store = NodeStore.open(settings.database_url, settings.data_key())
         try:
             await store.migrate()
             worker = SyncWorker(store, settings)

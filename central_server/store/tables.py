@@ -7,7 +7,6 @@ the migrated schema equals these tables again.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     ForeignKey,
@@ -40,15 +39,16 @@ enrollments = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("submission_id", String(64), nullable=False, unique=True),
     Column("office_code", String(8), nullable=False),
-    Column("nik", String(32), nullable=True),
+    # personal data sealed (central_server.store.sealed); a NIK as sent, maybe malformed
+    Column("nik_sealed", LargeBinary, nullable=True),
     # a SubmissionStatus: pending | approved | rejected | review | invalid
     Column("status", String(16), nullable=False),
     Column("reason", String(32), nullable=True),
-    Column("errors", JSON, nullable=True),
-    Column("record", JSON, nullable=True),  # the record without its attachments
-    Column("template", LargeBinary, nullable=True),  # unit-normalised float32, 512 bytes
+    Column("errors_sealed", LargeBinary, nullable=True),  # JSON list; they can quote the item
+    Column("record_sealed", LargeBinary, nullable=True),  # JSON, the record without attachments
+    Column("template_sealed", LargeBinary, nullable=True),  # unit-normalised float32, 512 bytes
     Column("approval_no", String(64), nullable=True, unique=True),
-    Column("authorisation", JSON, nullable=True),
+    Column("authorisation_sealed", LargeBinary, nullable=True),  # JSON; it names the NIK
     Column("recorded_at", UTCDateTime, nullable=True),
     Column("received_at", UTCDateTime, nullable=False),
     Column("decided_at", UTCDateTime, nullable=True),
@@ -71,14 +71,15 @@ attachments = Table(
     UniqueConstraint("submission_id", "name", name="uq_attachments_submission_name"),
 )
 
-#: One row per enrolled person; `nik` is unique, so the database itself refuses a second
-#: identity under one NIK even if the gallery logic were wrong.
+#: One row per enrolled person; `nik_lookup` (a keyed hash of the NIK) is unique, so the database
+#: itself refuses a second identity under one NIK even if the gallery logic were wrong.
 identities = Table(
     "identities",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("nik", String(16), nullable=False, unique=True),
-    Column("template", LargeBinary, nullable=False),
+    Column("nik_lookup", String(64), nullable=False, unique=True),
+    Column("nik_sealed", LargeBinary, nullable=False),
+    Column("template_sealed", LargeBinary, nullable=False),
     Column("submission_id", String(64), nullable=False),
     Column("office_code", String(8), nullable=False),
     Column("enrolled_at", UTCDateTime, nullable=False),
@@ -91,10 +92,10 @@ decision_log = Table(
     Column("seq", Id, primary_key=True, autoincrement=True),
     Column("office_code", String(8), nullable=False),
     Column("submission_id", String(64), nullable=False),
-    Column("nik", String(16), nullable=False),
+    Column("nik_sealed", LargeBinary, nullable=False),
     Column("status", String(16), nullable=False),
     Column("reason", String(32), nullable=False),
-    Column("authorisation", JSON, nullable=True),
+    Column("authorisation_sealed", LargeBinary, nullable=True),
     Column("decided_at", UTCDateTime, nullable=False),
     Index("ix_decision_log_office_seq", "office_code", "seq"),
 )

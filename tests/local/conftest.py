@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,12 +18,13 @@ from .fake_centre import API_KEY, FakeCentre, serve
 
 
 @pytest.fixture
-def settings_for(db_url: str) -> Callable[..., LocalSettings]:
-    """Settings with quick retries, pointing at `central_url`."""
+def settings_for(db_url: str, tmp_path: Path) -> Callable[..., LocalSettings]:
+    """Settings with quick retries, pointing at `central_url`; keys in a scratch data dir."""
 
     def make(central_url: str = "http://127.0.0.1:9", **overrides: Any) -> LocalSettings:
         values: dict[str, Any] = {
             "db_url": db_url,
+            "data_dir": tmp_path / "node",
             "central_url": central_url,
             "api_key": API_KEY,
             "backoff_base": 0.05,
