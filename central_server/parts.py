@@ -44,7 +44,7 @@ class CentreParts:
     def build(cls, settings: CentralSettings, body_limits: BodyLimits | None = None) -> CentreParts:
         """Every part for `settings`; the signing key is read (or created) now, the database is
         not touched until the first statement."""
-        store = CentreStore.open(settings.database_url)
+        store = CentreStore.open(settings.database_url, settings.data_key())
         signer = Signer.load_or_create(settings.signing_key_file)
         decided = Pulse()
         metrics = CentreMetrics()

@@ -13,12 +13,13 @@ import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central_server.store.sealed import CentreSealer, log_entry_id
 from central_server.store.tables import decision_log, enrollments, identities
 from ektp_sync.domain.biometrics import Vector
 from ektp_sync.domain.decisions import SubmissionStatus, Verdict
@@ -62,14 +63,15 @@ _SUBMISSION_COLUMNS = (
     enrollments.c.id,
     enrollments.c.submission_id,
     enrollments.c.office_code,
-    enrollments.c.nik,
-    enrollments.c.template,
+    enrollments.c.nik_sealed,
+    enrollments.c.template_sealed,
 )
 
 
 class DecisionStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: CentreSealer) -> None:
         self._engine = engine
+        self._sealer = sealer
 
     async def has_pending(self) -> bool:
         async with self._engine.connect() as conn:
@@ -81,25 +83,26 @@ class DecisionStore:
     async def identities_after(self, after: int) -> Sequence[Identity]:
         """Outside any decision (loading the gallery at start)."""
         async with self._engine.connect() as conn:
-            return await _identities_after(conn, after)
+            return await _identities_after(conn, after, self._sealer)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[DecisionTransaction]:
         """One decision transaction, the cross-process dedup lock held until it ends."""
         async with self._engine.begin() as conn:
             await advisory_xact_lock(conn, DEDUP_LOCK_KEY)
-            yield DecisionTransaction(conn)
+            yield DecisionTransaction(conn, self._sealer)
 
 
 class DecisionTransaction:
     """The statements of one decision, all in one transaction under the dedup lock."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, sealer: CentreSealer) -> None:
         self._conn = conn
+        self._sealer = sealer
 
     async def identities_after(self, after: int) -> Sequence[Identity]:
         """Identities enrolled (by any process) since id `after`, in id order."""
-        return await _identities_after(self._conn, after)
+        return await _identities_after(self._conn, after, self._sealer)
 
     async def pending(self, limit: int) -> list[Submission]:
         """Up to `limit` pending submissions, in arrival order."""
@@ -109,7 +112,15 @@ class DecisionTransaction:
             .order_by(enrollments.c.id)
             .limit(limit)
         )
-        return [Submission(**row._mapping) for row in rows]
+        return [self._submission(row) for row in rows]
+
+    def _submission(self, row: Any) -> Submission:
+        """A row of `_SUBMISSION_COLUMNS`, opened."""
+        sid = row.submission_id
+        nik = self._sealer.open_text("enrollments.nik", sid, row.nik_sealed)
+        template = self._sealer.open_bytes("enrollments.template", sid, row.template_sealed)
+        assert nik is not None and template is not None  # a pending or decided item has both
+        return Submission(row.id, sid, row.office_code, nik, template)
 
     async def submission(self, submission_id: str) -> tuple[Submission, SubmissionStatus] | None:
         row = (
@@ -121,14 +132,7 @@ class DecisionTransaction:
         ).one_or_none()
         if row is None:
             return None
-        submission = Submission(
-            id=row.id,
-            submission_id=row.submission_id,
-            office_code=row.office_code,
-            nik=row.nik,
-            template=row.template,
-        )
-        return submission, SubmissionStatus(row.status)
+        return self._submission(row), SubmissionStatus(row.status)
 
     async def write(self, outcomes: list[Outcome], from_status: SubmissionStatus) -> int | None:
         """Write every outcome; returns the highest new identity id, if any identity was enrolled.
@@ -149,13 +153,15 @@ class DecisionTransaction:
                 status=bindparam("b_status"),
                 reason=bindparam("b_reason"),
                 decided_at=bindparam("b_decided_at"),
-                authorisation=bindparam("b_authorisation"),
+                authorisation_sealed=bindparam("b_authorisation"),
                 approval_no=bindparam("b_approval_no"),
             ),
-            [_enrollment_change(o) for o in outcomes],
+            [_enrollment_change(o, self._sealer) for o in outcomes],
         )
-        await self._conn.execute(insert(decision_log), [_log_entry(o) for o in outcomes])
-        new_people = [_identity(o) for o in outcomes if o.enrols]
+        await self._conn.execute(
+            insert(decision_log), [_log_entry(o, self._sealer) for o in outcomes]
+        )
+        new_people = [_identity(o, self._sealer) for o in outcomes if o.enrols]
         if not new_people:
             return None
         ids = (
@@ -164,47 +170,67 @@ class DecisionTransaction:
         return max(int(i) for i in ids)
 
 
-async def _identities_after(conn: AsyncConnection, after: int) -> Sequence[Identity]:
+async def _identities_after(
+    conn: AsyncConnection, after: int, sealer: CentreSealer
+) -> Sequence[Identity]:
+    """The gallery's source, opened: (id, NIK, template) of each identity after id `after`."""
     rows = await conn.execute(
-        select(identities.c.id, identities.c.nik, identities.c.template)
+        select(
+            identities.c.id,
+            identities.c.submission_id,
+            identities.c.nik_sealed,
+            identities.c.template_sealed,
+        )
         .where(identities.c.id > after)
         .order_by(identities.c.id)
     )
-    return cast(Sequence[Identity], rows.all())  # rows are tuples
+    return [
+        (row.id, *sealer.open_identity(row.submission_id, row.nik_sealed, row.template_sealed))
+        for row in rows
+    ]
 
 
 def _signed(outcome: Outcome) -> dict[str, Any] | None:
     return outcome.authorisation.model_dump() if outcome.authorisation else None
 
 
-def _enrollment_change(outcome: Outcome) -> dict[str, Any]:
+def _enrollment_change(outcome: Outcome, sealer: CentreSealer) -> dict[str, Any]:
+    sid = outcome.submission.submission_id
     return {
         "b_id": outcome.submission.id,
         "b_status": outcome.verdict.status.value,
         "b_reason": outcome.verdict.reason.value,
         "b_decided_at": outcome.decided_at,
-        "b_authorisation": _signed(outcome),
+        "b_authorisation": sealer.seal_json("enrollments.authorisation", sid, _signed(outcome)),
         "b_approval_no": outcome.authorisation.approval_no if outcome.authorisation else None,
     }
 
 
-def _log_entry(outcome: Outcome) -> dict[str, Any]:
+def _log_entry(outcome: Outcome, sealer: CentreSealer) -> dict[str, Any]:
+    sid = outcome.submission.submission_id
+    entry = log_entry_id(sid, outcome.verdict.status.value)
     return {
         "office_code": outcome.submission.office_code,
-        "submission_id": outcome.submission.submission_id,
-        "nik": outcome.submission.nik,
+        "submission_id": sid,
+        "nik_sealed": sealer.seal_text("decision_log.nik", entry, outcome.submission.nik),
         "status": outcome.verdict.status.value,
         "reason": outcome.verdict.reason.value,
-        "authorisation": _signed(outcome),
+        "authorisation_sealed": sealer.seal_json(
+            "decision_log.authorisation", entry, _signed(outcome)
+        ),
         "decided_at": outcome.decided_at,
     }
 
 
-def _identity(outcome: Outcome) -> dict[str, Any]:
+def _identity(outcome: Outcome, sealer: CentreSealer) -> dict[str, Any]:
+    sid = outcome.submission.submission_id
     return {
-        "nik": outcome.submission.nik,
-        "template": outcome.submission.template,
-        "submission_id": outcome.submission.submission_id,
+        "nik_lookup": sealer.nik_lookup(outcome.submission.nik),
+        "nik_sealed": sealer.seal_text("identities.nik", sid, outcome.submission.nik),
+        "template_sealed": sealer.seal_bytes(
+            "identities.template", sid, outcome.submission.template
+        ),
+        "submission_id": sid,
         "office_code": outcome.submission.office_code,
         "enrolled_at": outcome.decided_at,
     }

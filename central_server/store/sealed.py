@@ -29,6 +29,12 @@ def _context(column: str, row: str) -> bytes:
     return f"{column}:{row}".encode()
 
 
+def log_entry_id(submission_id: str, status: str) -> str:
+    """What a decision-log entry's sealed values are bound to: a submission may be logged twice
+    (review, then its adjudication), never twice in one status."""
+    return f"{submission_id}/{status}"
+
+
 @dataclass(frozen=True)
 class CentreSealer:
     key: DataKey
@@ -48,6 +54,14 @@ class CentreSealer:
 
     def open_bytes(self, column: str, row: str, sealed: bytes | None) -> bytes | None:
         return None if sealed is None else self.key.open(sealed, _context(column, row))
+
+    def open_identity(
+        self, submission_id: str, nik_sealed: bytes, template_sealed: bytes
+    ) -> tuple[str, bytes]:
+        """An enrolled identity's NIK and template, for the gallery."""
+        nik = self.key.open_text(nik_sealed, _context("identities.nik", submission_id))
+        template = self.key.open(template_sealed, _context("identities.template", submission_id))
+        return nik, template
 
     def seal_json(self, column: str, row: str, value: Any) -> bytes | None:
         """A JSON value (dict, list) sealed; None stays None."""

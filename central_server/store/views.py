@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central_server.store.sealed import CentreSealer
 from central_server.store.tables import enrollments, identities
 from ektp_sync.domain.decisions import DecisionReason, SubmissionStatus
 from ektp_sync.wire import Authorisation, EnrollmentView
@@ -30,8 +31,9 @@ class Counts:
 
 
 class ViewStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: CentreSealer) -> None:
         self._engine = engine
+        self._sealer = sealer
 
     async def enrollment(self, submission_id: str) -> EnrollmentView | None:
         async with self._engine.connect() as conn:
@@ -42,14 +44,18 @@ class ViewStore:
             ).one_or_none()
         if row is None:
             return None
+        opened = self._sealer
+        signed = opened.open_json(
+            "enrollments.authorisation", submission_id, row.authorisation_sealed
+        )
         return EnrollmentView(
             submission_id=row.submission_id,
             office_code=row.office_code,
-            nik=row.nik,
+            nik=opened.open_text("enrollments.nik", submission_id, row.nik_sealed),
             status=SubmissionStatus(row.status),
             reason=DecisionReason(row.reason) if row.reason is not None else None,
-            errors=row.errors,
-            authorisation=Authorisation(**row.authorisation) if row.authorisation else None,
+            errors=opened.open_json("enrollments.errors", submission_id, row.errors_sealed),
+            authorisation=Authorisation(**signed) if signed else None,
             received_at=row.received_at,
             decided_at=row.decided_at,
         )

@@ -143,7 +143,10 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
                 updated_at=_CLAIMED.when_allowed(_NOW, records.c.updated_at),
             )
             .returning(
-                records.c.id, records.c.submission_id, records.c.created_at, records.c.payload_sealed
+                records.c.id,
+                records.c.submission_id,
+                records.c.created_at,
+                records.c.payload_sealed,
             )
         ),
         # PostgreSQL locks the rows of a DELETE … = ANY(ids) in no fixed order; taking them in

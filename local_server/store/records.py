@@ -333,5 +333,3 @@ async def _archive(
             changed_fields=",".join(changed),
         )
     )
-
-

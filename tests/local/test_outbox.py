@@ -59,8 +59,9 @@ async def add_one(engine: AsyncEngine, i: int, size: int, when: dt.datetime | No
     async with engine.begin() as conn:
         await conn.execute(
             records.insert().values(
-                id=record_id, **SEALER.record_columns(record_id, f"617201060590{i:04d}", '{"x": 1}'),
-                state="queued", submission_id=f"6172-{record_id}", payload_bytes=size,
+                id=record_id, state="queued",
+                **SEALER.record_columns(record_id, f"617201060590{i:04d}", '{"x": 1}'),
+                submission_id=f"6172-{record_id}", payload_bytes=size,
                 attempts=0, created_at=now, updated_at=now,
             )
         )  # fmt: skip

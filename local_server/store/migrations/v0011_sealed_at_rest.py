@@ -70,7 +70,7 @@ def upgrade() -> None:
     if key is not None:
         sealer = NodeSealer(key)
 
-        def seal_record(row: sa.Row[Any]) -> dict[str, Any]:
+        def seal_record(row: tuple[Any, ...]) -> dict[str, Any]:
             record_id, nik, payload, authorisation = row
             return {
                 **sealer.record_columns(record_id, nik, payload),
@@ -79,7 +79,7 @@ def upgrade() -> None:
                 else None,
             }
 
-        def seal_spent(row: sa.Row[Any]) -> dict[str, Any]:
+        def seal_spent(row: tuple[Any, ...]) -> dict[str, Any]:
             _, submission_id, nik = row
             return {"nik_sealed": sealer.seal_spent_nik(submission_id, nik)}
 

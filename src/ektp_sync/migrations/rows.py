@@ -26,7 +26,7 @@ def rewrite_rows(
     table: sa.TableClause,
     key: str,
     read: Sequence[str],
-    convert: Callable[[sa.Row[Any]], dict[str, Any]],
+    convert: Callable[[tuple[Any, ...]], dict[str, Any]],
 ) -> int:
     """Set, on every row of `table`, the columns `convert(row)` returns (row: `key`, then the
     columns `read`); returns how many rows were rewritten."""
@@ -40,7 +40,7 @@ def rewrite_rows(
         rows = bind.execute(page_query.limit(PAGE_ROWS)).all()
         if not rows:
             return done
-        changes = [{"b_key": row[0], **_bound(convert(row))} for row in rows]
+        changes = [{"b_key": row[0], **_bound(convert(tuple(row)))} for row in rows]
         names = [name[2:] for name in changes[0] if name != "b_key"]
         bind.execute(
             sa.update(table)
