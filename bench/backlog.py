@@ -20,22 +20,24 @@ from bench.nodedb import (
     create_node_db,
     distinct_residents,
     fill_backlog,
+    node_sealer,
     rss_mib,
 )
 from bench.report import Result
 from ektp_sync.launch import free_port, local_process
 from ektp_sync.storage import create_engine
 from local_server.store.queue import Outbox
+from local_server.store.sealed import NodeSealer
 
 SINGKAWANG_BACKLOG = 137_533
 SMALL_BACKLOG = 1_000
 BATCH, MAX_BYTES, LEASE = 100, 4 * 1024 * 1024, 180.0
 
 
-async def claim_latency(url: str, repeats: int) -> float:
+async def claim_latency(url: str, repeats: int, sealer: NodeSealer) -> float:
     """Median seconds of one claim of a default batch (given back after each round)."""
     engine = create_engine(url)
-    box = Outbox(engine, owner="bench")
+    box = Outbox(engine, owner="bench", sealer=sealer)
     times = []
     try:
         for _ in range(repeats):
@@ -50,11 +52,19 @@ async def claim_latency(url: str, repeats: int) -> float:
     return statistics.median(times)
 
 
-async def node_memory(workdir: Path, url: str, seconds: float) -> tuple[float, float, int]:
+async def node_memory(
+    workdir: Path, url: str, seconds: float, key_file: Path
+) -> tuple[float, float, int]:
     """(RSS at the end, peak RSS) in MiB of a node working this backlog; and claims seen."""
     port = free_port()
     node = local_process(
-        workdir, port, "6172", "bench-key", f"http://127.0.0.1:{free_port()}", db_url=url
+        workdir,
+        port,
+        "6172",
+        "bench-key",
+        f"http://127.0.0.1:{free_port()}",
+        db_url=url,
+        extra=["--data-key-file", str(key_file)],
     )
     node.start()
     try:
@@ -77,24 +87,30 @@ async def node_memory(workdir: Path, url: str, seconds: float) -> tuple[float, f
 
 def run(workdir: Path, quick: bool) -> Result:
     people = distinct_residents(SINGKAWANG_BACKLOG, seed=7)
+    key_file = workdir / "data.key"
+    sealer = node_sealer(key_file)
     urls = {}
     for count in (SINGKAWANG_BACKLOG, SMALL_BACKLOG):
         path = workdir / f"backlog-{count}" / "local.db"
         urls[count] = asyncio.run(create_node_db(path))
-        fill_backlog(path, people[:count])
+        fill_backlog(path, people[:count], sealer)
     repeats = 10 if quick else 30
-    big = asyncio.run(claim_latency(urls[SINGKAWANG_BACKLOG], repeats))
-    small = asyncio.run(claim_latency(urls[SMALL_BACKLOG], repeats))
+    big = asyncio.run(claim_latency(urls[SINGKAWANG_BACKLOG], repeats, sealer))
+    small = asyncio.run(claim_latency(urls[SMALL_BACKLOG], repeats, sealer))
     # the schema as the node's migrations make it is what counts; an index declared in
     # store.tables but not yet migrated is shown beside it, measured on the same data
     added = add_missing_indexes(workdir / f"backlog-{SINGKAWANG_BACKLOG}" / "local.db")
     if added:
         add_missing_indexes(workdir / f"backlog-{SMALL_BACKLOG}" / "local.db")
-        big_ix = asyncio.run(claim_latency(urls[SINGKAWANG_BACKLOG], repeats))
-        small_ix = asyncio.run(claim_latency(urls[SMALL_BACKLOG], repeats))
+        big_ix = asyncio.run(claim_latency(urls[SINGKAWANG_BACKLOG], repeats, sealer))
+        small_ix = asyncio.run(claim_latency(urls[SMALL_BACKLOG], repeats, sealer))
     seconds = 15.0 if quick else 60.0
-    rss_big = asyncio.run(node_memory(workdir / "node-big", urls[SINGKAWANG_BACKLOG], seconds))
-    rss_small = asyncio.run(node_memory(workdir / "node-small", urls[SMALL_BACKLOG], seconds))
+    rss_big = asyncio.run(
+        node_memory(workdir / "node-big", urls[SINGKAWANG_BACKLOG], seconds, key_file)
+    )
+    rss_small = asyncio.run(
+        node_memory(workdir / "node-small", urls[SMALL_BACKLOG], seconds, key_file)
+    )
     result = Result(
         "backlog",
         f"office node holding {SINGKAWANG_BACKLOG:,} queued records (ref: {SMALL_BACKLOG:,}),"

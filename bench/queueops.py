@@ -27,11 +27,12 @@ import persistqueue
 from persistqueue.exceptions import Empty
 from sqlalchemy import insert
 
-from bench.nodedb import create_node_db, distinct_residents
+from bench.nodedb import create_node_db, distinct_residents, node_sealer
 from bench.report import Result
 from ektp_sync.config import LocalSettings
 from ektp_sync.storage import create_engine, utcnow
 from local_server.store.queue import Outbox, enqueue, enqueue_many
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import records
 
 BATCH = LocalSettings.model_fields["batch_size"].default  # the node's default batch size
@@ -43,7 +44,9 @@ PER_RECORD_MAX = 10_000
 
 
 async def _ours(path: Path, payloads: list[tuple[str, str]], per_txn: int) -> tuple[float, float]:
-    """Store `per_txn` records (with their queue entries) per transaction, then drain."""
+    """Store `per_txn` records (with their queue entries) per transaction, then drain; sealed
+    on the way in and opened on the way out, as the node does."""
+    sealer = node_sealer(path.with_suffix(".key"))
     url = await create_node_db(path)
     engine = create_engine(url)
     try:
@@ -51,7 +54,7 @@ async def _ours(path: Path, payloads: list[tuple[str, str]], per_txn: int) -> tu
         base = utcnow()
         for first in range(0, len(payloads), per_txn):
             rows = [
-                _record_row(i, nik, payload, base)
+                _record_row(i, nik, payload, base, sealer)
                 for i, (nik, payload) in enumerate(payloads[first : first + per_txn], start=first)
             ]
             async with engine.begin() as conn:
@@ -61,7 +64,7 @@ async def _ours(path: Path, payloads: list[tuple[str, str]], per_txn: int) -> tu
                 else:
                     await enqueue_many(conn, [(r["id"], r["payload_bytes"]) for r in rows])
         enqueued = time.perf_counter()
-        box = Outbox(engine, owner="bench")
+        box = Outbox(engine, owner="bench", sealer=sealer)
         taken = 0
         while batch := await box.claim(BATCH, MAX_BYTES, LEASE_SECONDS):
             taken += len(batch)
@@ -74,16 +77,17 @@ async def _ours(path: Path, payloads: list[tuple[str, str]], per_txn: int) -> tu
     return enqueued - started, drained - enqueued
 
 
-def _record_row(i: int, nik: str, payload: str, base: dt.datetime) -> dict[str, Any]:
+def _record_row(
+    i: int, nik: str, payload: str, base: dt.datetime, sealer: NodeSealer
+) -> dict[str, Any]:
     """The row `RecordService.record` writes for a newly recorded resident."""
     record_id = f"{i:016d}"
     now = base + dt.timedelta(microseconds=i)
     return {
         "id": record_id,
-        "nik": nik,
+        **sealer.record_columns(record_id, nik, payload),
         "state": "queued",
         "submission_id": f"6172-{record_id}",
-        "payload": payload,
         "payload_bytes": len(payload),
         "attempts": 0,
         "created_at": now,
