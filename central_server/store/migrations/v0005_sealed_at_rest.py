@@ -58,7 +58,7 @@ UNIQUE_LOOKUP = "identities_nik_lookup_key"
 
 
 def _table(name: str) -> sa.TableClause:
-    columns = [sa.column(KEYS[name]), sa.column("submission_id", sa.String())]
+    columns: list[sa.ColumnClause[Any]] = [sa.column(KEYS[name]), sa.column("submission_id")]
     if name == "decision_log":
         columns.append(sa.column("status", sa.String()))
     for clear, kind, sealed in SEALED[name]:
