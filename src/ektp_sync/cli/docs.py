@@ -23,6 +23,7 @@ class Page(enum.StrEnum):
     GUARANTEES = "guarantees"
     NETSIM = "netsim"
     PERFORMANCE = "performance"
+    SECURITY = "security"
 
 
 def docs_dir() -> Path:
