@@ -42,8 +42,11 @@ class CentreStore:
         """Bring the schema to head (creating it when empty); see ektp_sync.migrations.
 
         Safe with several processes starting at once: they take turns on an advisory lock.
+        Then checks that the data key opens the data already there (SealError if not).
         """
-        return await upgrade(self.engine, SCHEMA, data_key=self.key)
+        done = await upgrade(self.engine, SCHEMA, data_key=self.key)
+        await self.views.check_key()
+        return done
 
     async def close(self) -> None:
         await self.engine.dispose()

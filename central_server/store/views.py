@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from central_server.store.sealed import CentreSealer
 from central_server.store.tables import enrollments, identities
 from ektp_sync.domain.decisions import DecisionReason, SubmissionStatus
+from ektp_sync.sealing import WRONG_KEY, SealError
 from ektp_sync.wire import Authorisation, EnrollmentView
 
 
@@ -34,6 +35,22 @@ class ViewStore:
     def __init__(self, engine: AsyncEngine, sealer: CentreSealer) -> None:
         self._engine = engine
         self._sealer = sealer
+
+    async def check_key(self) -> None:
+        """SealError, saying what to check, when the data key does not open a stored NIK."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(enrollments.c.submission_id, enrollments.c.nik_sealed)
+                    .where(enrollments.c.nik_sealed.is_not(None))
+                    .limit(1)
+                )
+            ).first()
+        if row is not None:
+            try:
+                self._sealer.open_text("enrollments.nik", row.submission_id, row.nik_sealed)
+            except SealError:
+                raise SealError(WRONG_KEY) from None
 
     async def enrollment(self, submission_id: str) -> EnrollmentView | None:
         async with self._engine.connect() as conn:

@@ -45,8 +45,11 @@ class NodeStore:
         return Outbox(self.engine, owner, self.sealer)
 
     async def migrate(self) -> Upgrade:
-        """Bring the schema to head (creating it when empty); see ektp_sync.migrations."""
-        return await create_tables(self.engine, self.key)
+        """Bring the schema to head (creating it when empty; see ektp_sync.migrations), then
+        check that the data key opens the data already there (SealError if not)."""
+        done = await create_tables(self.engine, self.key)
+        await self.records.check_key()
+        return done
 
     async def close(self) -> None:
         await self.engine.dispose()

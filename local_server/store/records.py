@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
+from ektp_sync.sealing import WRONG_KEY, SealError
 from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordView, ResidentRecord
 from local_server.errors import NikInFlight
 from local_server.store.queue import enqueue
@@ -87,6 +88,17 @@ class RecordStore:
                 await enqueue(conn, record_id, payload_bytes)
         except IntegrityError:
             raise NikInFlight(resident.nik) from None
+
+    async def check_key(self) -> None:
+        """SealError, saying what to check, when the data key does not open a stored record:
+        a server started with another key than its database's must stop, not answer errors."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(records.c.id, records.c.nik_sealed).limit(1))).first()
+        if row is not None:
+            try:
+                self._sealer.open_nik(row.id, row.nik_sealed)
+            except SealError:
+                raise SealError(WRONG_KEY) from None
 
     async def view(self, record_id: str) -> RecordView | None:
         async with self._engine.connect() as conn:

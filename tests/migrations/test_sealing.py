@@ -228,3 +228,18 @@ async def test_one_identity_per_nik_is_enforced_on_the_keyed_hash(
     with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
             await conn.execute(insert(identities).values(identity("c", NIKS[0])))
+
+
+async def test_a_server_started_with_another_key_stops_at_once(
+    db_url: str, engines: Engines
+) -> None:
+    engine = engines(db_url)
+    await old_node(engine)
+    await old_centre(engine)
+    await NodeStore(engine, KEY).migrate()
+    await CentreStore(engine, KEY).migrate()
+    other = DataKey(bytes(32))
+    with pytest.raises(SealError, match="--data-key-file"):
+        await NodeStore(engine, other).migrate()
+    with pytest.raises(SealError, match="--data-key-file"):
+        await CentreStore(engine, other).migrate()
