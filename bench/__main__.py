@@ -11,17 +11,21 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import backlog, dedup, drain, eta, queueops
+from bench import backlog, dedup, drain, eta, queueops, uploads
 from bench.report import Result, render, write_json
 
 #: name → (what it measures, how to run it in a scratch directory)
 BENCHES: dict[str, tuple[str, Callable[[Path, bool], Result]]] = {
     "drain": ("1. backlog drain on loopback, default vs naive", drain.run_loopback),
     "slowlink": ("2. slow link goodput vs physical limit", drain.run_slow_link),
-    "queue": ("3. queue operations vs persist-queue", queueops.run),
+    "queue": (
+        "3. storing a record (POST /records) vs persist-queue, sqlite3, the disk",
+        queueops.run,
+    ),
     "dedup": ("4. de-duplication vs numpy roofline", lambda _dir, quick: dedup.run(quick)),
     "backlog": ("5. 137,533-record backlog: memory and claim latency", backlog.run),
     "eta": ("6. the operator's estimates vs what then happens, on VSAT", eta.run),
+    "uploads": ("7. the centre taking heavy packets in as tus uploads", uploads.run),
 }
 
 

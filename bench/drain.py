@@ -62,7 +62,10 @@ class Drain:
 async def _record_all(d: Deployment, people: Sequence[dict[str, Any]]) -> None:
     slots = asyncio.Semaphore(RECORDING_CONCURRENCY)
     base = d.local_url() + "/api/v1"
-    async with httpx.AsyncClient(base_url=base, timeout=60, verify=d.verify) as http:
+    headers = d.operator_headers()
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=60, verify=d.verify
+    ) as http:
 
         async def one(person: dict[str, Any]) -> None:
             async with slots:
@@ -78,7 +81,10 @@ async def _wait_approved(d: Deployment, count: int, timeout: float, started: flo
     approved = 0
     deadline = started + timeout
     base = d.local_url() + "/api/v1"
-    async with httpx.AsyncClient(base_url=base, timeout=10, verify=d.verify) as http:
+    headers = d.operator_headers()
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=10, verify=d.verify
+    ) as http:
         while time.perf_counter() < deadline:
             counts = (await http.get("/status")).json()["counts"]
             approved = int(counts.get("approved", 0))

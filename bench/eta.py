@@ -122,7 +122,10 @@ async def measure(workdir: Path, profile: str, count: int, timeout: float) -> Es
     await deployment.start()
     try:
         async with httpx.AsyncClient(
-            base_url=deployment.local_url() + "/api/v1", timeout=60
+            base_url=deployment.local_url() + "/api/v1",
+            headers=deployment.operator_headers(),
+            timeout=60,
+            verify=deployment.verify,
         ) as http:
             warm = await _record(http, people[:WARM_UP])
             await _all_approved(http, warm, timeout)

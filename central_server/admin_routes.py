@@ -5,9 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from central_server.deps import DedupPart, FaultsPart, ViewsPart, admin_caller
+from ektp_sync.body import GuardedJsonRoute
+from ektp_sync.openapi import errors
 from ektp_sync.wire import CentralStats, EnrollmentView, Faults, ReviewRequest
 
-admin_router = APIRouter(dependencies=[Depends(admin_caller)])
+admin_router = APIRouter(
+    dependencies=[Depends(admin_caller)],
+    responses=errors(401, 403, 422),
+    route_class=GuardedJsonRoute,  # bodies FastAPI parses: depth and text checked first
+)
 
 
 @admin_router.get("/stats", response_model=CentralStats)
@@ -15,7 +21,9 @@ async def get_stats(views: ViewsPart) -> CentralStats:
     return await views.stats()
 
 
-@admin_router.post("/reviews/{submission_id}", response_model=EnrollmentView)
+@admin_router.post(
+    "/reviews/{submission_id}", response_model=EnrollmentView, responses=errors(404, 409, 413)
+)
 async def post_review(
     submission_id: str, review: ReviewRequest, dedup: DedupPart, views: ViewsPart
 ) -> EnrollmentView:
@@ -28,6 +36,6 @@ async def get_faults(faults: FaultsPart) -> Faults:
     return faults.current
 
 
-@admin_router.post("/admin/faults", response_model=Faults)
+@admin_router.post("/admin/faults", response_model=Faults, responses=errors(413))
 async def post_faults(change: Faults, faults: FaultsPart) -> Faults:
     return faults.update(change)

@@ -1,4 +1,5 @@
-"""The central server's FastAPI application: factory, lifespan (schema, key, gallery, worker),
+"""The central server's FastAPI application: factory, lifespan (schema, key, gallery, worker,
+upload sweeper),
 and the edge's table of HTTP statuses for the centre's refusals."""
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from fastapi import FastAPI
 from central_server import errors
 from central_server.admin_routes import admin_router
 from central_server.parts import CentreParts
-from central_server.routes import metrics_router, office_router, public_router
+from central_server.routes import BODY_SCHEMAS, metrics_router, office_router, public_router
+from central_server.tus import TusHeaders
+from central_server.upload_routes import uploads_public_router, uploads_router
+from central_server.upload_sweeper import sweep_expired_uploads
 from central_server.waiting import closing_on_exit_signal
+from ektp_sync import openapi
+from ektp_sync.apidocs import install_api_docs
 from ektp_sync.body import BodyLimits
 from ektp_sync.config import CentralSettings
 from ektp_sync.http_errors import Statuses, install_error_handlers
@@ -31,6 +37,16 @@ STATUSES: Statuses = {
     errors.NotInReview: 409,
     errors.UnknownCursor: 422,
     errors.Busy: 503,
+    errors.BadUploadRequest: 400,
+    errors.TusVersionMismatch: 412,
+    errors.UploadNotFound: 404,
+    errors.UploadGone: 410,
+    errors.NotInManifest: 422,
+    errors.OffsetMismatch: 409,
+    errors.UploadComplete: 409,
+    errors.ChunkChecksumMismatch: 460,  # tus checksum extension: "Checksum Mismatch"
+    errors.PastUploadLength: 413,
+    errors.WrongContentType: 415,
 }
 
 
@@ -41,28 +57,40 @@ def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         parts = CentreParts.build(settings, body_limits)
         app.state.centre = parts
-        worker_task: asyncio.Task[None] | None = None
+        tasks: list[asyncio.Task[None]] = []
         try:
             await parts.store.migrate()
             loaded = await parts.dedup.load_gallery()
             logger.info("gallery loaded with %d identities", loaded)
-            worker_task = asyncio.create_task(parts.worker.run(), name="dedup")
+            tasks.append(asyncio.create_task(parts.worker.run(), name="dedup"))
+            sweeper = sweep_expired_uploads(parts.packets, parts.upload_expiry_seconds)
+            tasks.append(asyncio.create_task(sweeper, name="upload-sweeper"))
             with closing_on_exit_signal(parts.feed.closing):
                 yield
         finally:
-            if worker_task is not None:
-                worker_task.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await worker_task
+                    await task
             await parts.store.close()
 
-    app = FastAPI(title="ektp-sync central (Ditjen Dukcapil mock)", lifespan=lifespan)
+    app = FastAPI(
+        title="ektp-sync central (Ditjen Dukcapil mock)",
+        lifespan=lifespan,
+        docs_url=None,  # served from local assets: install_api_docs
+        redoc_url=None,
+    )
+    install_api_docs(app)
     install_error_handlers(
         app, STATUSES, internal_detail="internal error at the centre; it has been logged"
     )
+    openapi.install(app, BODY_SCHEMAS)
     app.include_router(office_router, prefix=API_PREFIX)
     app.include_router(admin_router, prefix=API_PREFIX)
     app.include_router(public_router, prefix=API_PREFIX)
+    app.include_router(uploads_router, prefix=API_PREFIX)
+    app.include_router(uploads_public_router, prefix=API_PREFIX)
+    app.add_middleware(TusHeaders, prefix=API_PREFIX + "/uploads")
     app.include_router(public_router)  # /healthz (and /keys) at the root too, for probes
     app.include_router(metrics_router)
     return app

@@ -15,6 +15,7 @@ from central_server.faults import FaultInjector
 from central_server.feed import Feed
 from central_server.intake import Intake
 from central_server.metrics import CentreMetrics
+from central_server.packets import Packets
 from central_server.parts import CentreParts
 from central_server.views import Views
 from ektp_sync.body import BodyLimits
@@ -46,6 +47,7 @@ FaultsPart = Annotated[FaultInjector, Depends(_part("faults"))]
 SignerPart = Annotated[Signer, Depends(_part("signer"))]
 BodyLimitsPart = Annotated[BodyLimits, Depends(_part("body_limits"))]
 MetricsPart = Annotated[CentreMetrics, Depends(_part("metrics"))]
+PacketsPart = Annotated[Packets, Depends(_part("packets"))]
 
 
 def _bearer(request: Request) -> str:

@@ -86,6 +86,7 @@ def _arrival(submission_id: str, item: CheckedItem, office_code: str) -> Arrival
         template=item.template,
         recorded_at=item.recorded_at,
         attachments=item.attachments,
+        manifest=item.manifest,
     )
 
 

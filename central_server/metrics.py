@@ -1,4 +1,4 @@
-"""The centre's `/metrics`: Prometheus text of intake, decisions and de-duplication.
+"""The centre's `/metrics`: Prometheus text of intake, decisions, de-duplication and uploads.
 
 Counters and the histogram are counted where things happen (intake, the dedup engine) by the
 process that did them. With `--workers N` every worker is its own process, so they use
@@ -104,6 +104,18 @@ class CentreMetrics:
             buckets=DEDUP_BUCKETS,
             registry=own,
         )
+        self._upload_bytes = Counter(
+            "ektp_upload_bytes",
+            "Attachment bytes of resumable uploads committed (chunks acknowledged)",
+            registry=own,
+        )
+        self._uploads = Counter(
+            "ektp_uploads",
+            "Uploads that ended, by result: complete (whole and verified), resend_requested "
+            "(SHA-256 not the manifest's: discarded, asked again), upload_expired, terminated",
+            ["result"],
+            registry=own,
+        )
         self._database = _FromDatabase()
         self._registry = own or CollectorRegistry(auto_describe=True)
         if self.multiprocess:
@@ -120,6 +132,13 @@ class CentreMetrics:
             self._decisions.labels(status, reason).inc()
         if seconds is not None:
             self._dedup_seconds.observe(seconds)
+
+    def uploaded(self, chunk_bytes: int, ended: str | None = None) -> None:
+        """A committed chunk of `chunk_bytes` (0 for none), and how an upload ended, if it did."""
+        if chunk_bytes:
+            self._upload_bytes.inc(chunk_bytes)
+        if ended is not None:
+            self._uploads.labels(ended).inc()
 
     def render(self, identities: int, pending: int) -> bytes:
         self._database.identities, self._database.pending = identities, pending

@@ -3,7 +3,7 @@ metrics)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from central_server.deps import (
 from central_server.feed import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECONDS
 from central_server.metrics import CONTENT_TYPE
 from ektp_sync.body import body_validation_error, read_json
+from ektp_sync.openapi import body_schema, errors, json_body
 from ektp_sync.wire import (
     DecisionsPage,
     EnrollmentBatch,
@@ -29,19 +30,22 @@ from ektp_sync.wire import (
     PublicKey,
 )
 
-office_router = APIRouter(dependencies=[Depends(injected_faults)])
+office_router = APIRouter(
+    dependencies=[Depends(injected_faults)], responses=errors(401, 403, 422, 503)
+)
 public_router = APIRouter()
 metrics_router = APIRouter()  # at the root only, where Prometheus looks
 
-_BATCH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": EnrollmentBatch.model_json_schema()}},
-    }
-}
+#: the bodies read by hand, among the OpenAPI components (`ektp_sync.openapi.install`)
+BODY_SCHEMAS = {"EnrollmentBatch": body_schema(EnrollmentBatch)}
 
 
-@office_router.post("/enrollments", response_model=IntakeResponse, openapi_extra=_BATCH_BODY)
+@office_router.post(
+    "/enrollments",
+    response_model=IntakeResponse,
+    responses=errors(400, 413, 415),
+    openapi_extra=json_body(EnrollmentBatch),
+)
 async def post_enrollments(
     request: Request, office: Office, intake: IntakePart, limits: BodyLimitsPart
 ) -> IntakeResponse:
@@ -67,14 +71,16 @@ async def get_decisions(
     return await feed.page(office, after, limit, wait)
 
 
-@office_router.get("/enrollments/{submission_id}", response_model=EnrollmentView)
+@office_router.get(
+    "/enrollments/{submission_id}", response_model=EnrollmentView, responses=errors(404)
+)
 async def get_enrollment(submission_id: str, office: Office, views: ViewsPart) -> EnrollmentView:
     return await views.enrollment(submission_id, office)
 
 
 @public_router.get("/keys", response_model=PublicKey)
 async def get_keys(signer: SignerPart) -> PublicKey:
-    return PublicKey(public_key=signer.public_key_b64)
+    return signer.published()
 
 
 @public_router.get("/healthz")

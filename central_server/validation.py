@@ -30,6 +30,8 @@ class CheckedItem:
     record: dict[str, Any] | None = None
     template: bytes | None = None
     attachments: dict[str, bytes] = field(default_factory=dict)
+    #: name → (size, sha256 hex) of the attachments that follow as resumable uploads
+    manifest: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -93,10 +95,14 @@ def check_item(raw: Any, office_code: str) -> CheckedItem:
     checked.attachments = {
         name: base64.b64decode(value) for name, value in record.biometrics.attachments.items()
     }
+    checked.manifest = {
+        name: (entry.size, entry.sha256) for name, entry in record.biometrics.manifest.items()
+    }
     stored = record.model_dump(mode="json")
     stored["biometrics"] = {
         "template": record.biometrics.template,
         "attachments": sorted(record.biometrics.attachments),
+        "manifest": sorted(record.biometrics.manifest),
     }
     checked.record = stored
     return checked

@@ -1,11 +1,13 @@
 """Every error the office node raises on purpose, named for what happened; no HTTP here.
 
-Two branches under `NodeError`:
+Three branches under `NodeError`:
 
 - `RecordRefused` (a shared `Refusal`): what the node refuses an operator (unknown record, a
   state that forbids the action, a bad query). `detail` is a sentence, `rule` a stable key for
   scripts; `errors_http` gives each its status. A correction that breaks a record's rules is the
   shared `InvalidBody`, answered exactly as a new recording that breaks them.
+- `AccessRefused` (a shared `Refusal`): a request turned away before its content counts (no or
+  unknown operator token, too small a role, not JSON, unknown Host).
 - `CentreExchangeError`: an exchange with the centre did not succeed (the node is the client
   here). The message is a sentence an operator can act on; the sync loops decide what follows.
 """
@@ -13,7 +15,7 @@ Two branches under `NodeError`:
 from __future__ import annotations
 
 from ektp_sync.domain.nik import mask_nik
-from ektp_sync.refusals import Refusal
+from ektp_sync.refusals import InvalidInput, Refusal, input_error
 
 
 class NodeError(Exception):
@@ -47,8 +49,37 @@ class NikInFlight(RecordConflict):
         )
 
 
-class InvalidQuery(RecordRefused):
-    """A query parameter the node cannot use (e.g. a cursor it never handed out)."""
+class InvalidQuery(RecordRefused, InvalidInput):
+    """A query parameter the node cannot use (e.g. a cursor it never handed out): answered as
+    FastAPI answers a query parameter that fails validation (422, a `detail` list)."""
+
+    def __init__(self, parameter: str, detail: str, rule: str) -> None:
+        InvalidInput.__init__(self, [input_error(rule, ("query", parameter), detail)], rule)
+
+
+class AccessRefused(NodeError, Refusal):
+    """A request the node turns away before looking at what it asks: who sends it, from where,
+    in what form."""
+
+    def __init__(self, detail: str, rule: str) -> None:
+        Refusal.__init__(self, detail, rule)
+
+
+class NotAuthenticated(AccessRefused):
+    """No operator token, or one the node does not know (401)."""
+
+
+class RoleTooSmall(AccessRefused):
+    """The operator's role does not allow the action (403)."""
+
+
+class NotJson(AccessRefused):
+    """A body sent as anything but application/json (415): a form or text/plain body is what
+    a web page can send cross-site without asking."""
+
+
+class HostNotAllowed(AccessRefused):
+    """A Host the node does not answer to (421): a name of another site rebound to this node."""
 
 
 class CentreExchangeError(NodeError):

@@ -11,7 +11,16 @@ from fastapi import FastAPI
 
 from ektp_sync.http_errors import Statuses
 from ektp_sync.http_errors import install_error_handlers as install_shared_handlers
-from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound, RecordRefused
+from local_server.errors import (
+    HostNotAllowed,
+    InvalidQuery,
+    NotAuthenticated,
+    NotJson,
+    RecordConflict,
+    RecordNotFound,
+    RecordRefused,
+    RoleTooSmall,
+)
 
 #: the status of each kind of refusal (the most specific class listed wins)
 STATUSES: Statuses = {
@@ -19,6 +28,10 @@ STATUSES: Statuses = {
     RecordNotFound: 404,
     RecordConflict: 409,
     InvalidQuery: 422,
+    NotAuthenticated: 401,
+    RoleTooSmall: 403,
+    NotJson: 415,
+    HostNotAllowed: 421,
 }
 
 

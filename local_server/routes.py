@@ -1,16 +1,18 @@
-"""HTTP routes of the office node (prefix /api/v1): the contract's and PUT /records/{id}."""
+"""HTTP routes of the office node (prefix /api/v1): the contract's, PUT /records/{id} and the
+audit trail. Every route of `router` needs an operator's token; print, retry and correct a
+supervisor's. `health_router` (/healthz, /metrics) answers anyone."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
-from ektp_sync.body import body_validation_error, parse_json, read_limited
+from ektp_sync.body import BodyLimits, body_validation_error, read_json
 from ektp_sync.domain.states import RecordState
+from ektp_sync.openapi import body_schema, errors, json_body
 from ektp_sync.wire import (
-    ErrorBody,
     NodeStatus,
     PendingUploads,
     PrintResult,
@@ -20,12 +22,19 @@ from ektp_sync.wire import (
     ResidentRecord,
 )
 from local_server import metrics
+from local_server.audit import AuditPage, trail_of
+from local_server.auth import CurrentOperator, Supervisor, current_operator
+from local_server.errors import InvalidQuery
+from local_server.guards import require_json
 from local_server.service import RecordService
 
 #: a record is at most 2 MiB of attachments (decoded), i.e. ~2.7 MiB as base64, plus text
 MAX_RECORD_BODY_BYTES = 4 * 1024 * 1024
+_RECORD_BODY = BodyLimits(raw_bytes=MAX_RECORD_BODY_BYTES, decoded_bytes=MAX_RECORD_BODY_BYTES)
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(
+    prefix="/api/v1", dependencies=[Depends(current_operator)], responses=errors(401, 422)
+)
 health_router = APIRouter()
 
 #: a correction: any top-level fields of a record, checked once merged with the stored ones
@@ -33,16 +42,14 @@ _CHANGES = TypeAdapter(dict[str, Any])
 
 
 def _correction_schema() -> dict[str, Any]:
-    schema = ResidentRecord.model_json_schema()
+    schema = body_schema(ResidentRecord)
     schema.pop("required", None)  # every field may be left out: it keeps its stored value
+    schema["title"] = "Correction"
     return schema
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    413: {"model": ErrorBody},
-}
+#: the bodies read by hand, among the OpenAPI components (`ektp_sync.openapi.install`)
+BODY_SCHEMAS = {"ResidentRecord": body_schema(ResidentRecord), "Correction": _correction_schema()}
 
 
 def _service(request: Request) -> RecordService:
@@ -51,7 +58,8 @@ def _service(request: Request) -> RecordService:
 
 
 async def _json_body(request: Request) -> Any:
-    return parse_json(await read_limited(request, MAX_RECORD_BODY_BYTES))
+    require_json(request)
+    return await read_json(request, _RECORD_BODY)
 
 
 async def _resident_from(request: Request) -> ResidentRecord:
@@ -72,20 +80,15 @@ async def _changes_from(request: Request) -> dict[str, Any]:
     "/records",
     status_code=201,
     response_model=RecordView,
-    responses=_ERRORS,
+    responses=errors(400, 409, 413, 415),
     # the body is read by hand (size cap before parsing); document it all the same
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ResidentRecord.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(ResidentRecord),
 )
 async def create_record(request: Request) -> RecordView:
     return await _service(request).record(await _resident_from(request))
 
 
-@router.get("/records/{record_id}", response_model=RecordDetail, responses=_ERRORS)
+@router.get("/records/{record_id}", response_model=RecordDetail, responses=errors(404))
 async def get_record(record_id: str, request: Request) -> RecordDetail:
     """Adds to the contract's fields `queue_position` and `printable_eta` (with its basis)."""
     return await _service(request).detail(record_id)
@@ -116,35 +119,53 @@ async def pending_uploads(
     return await _service(request).pending(limit)
 
 
-@router.post("/records/{record_id}/print", response_model=PrintResult, responses=_ERRORS)
-async def print_card(record_id: str, request: Request) -> PrintResult:
-    return await _service(request).print_card(record_id)
+@router.post(
+    "/records/{record_id}/print", response_model=PrintResult, responses=errors(403, 404, 409)
+)
+async def print_card(record_id: str, request: Request, operator: Supervisor) -> PrintResult:
+    return await _service(request).print_card(record_id, operator)
 
 
-@router.post("/records/{record_id}/retry", response_model=RecordView, responses=_ERRORS)
-async def retry_record(record_id: str, request: Request) -> RecordView:
-    return await _service(request).retry(record_id)
+@router.post(
+    "/records/{record_id}/retry", response_model=RecordView, responses=errors(403, 404, 409)
+)
+async def retry_record(record_id: str, request: Request, operator: Supervisor) -> RecordView:
+    return await _service(request).retry(record_id, operator)
 
 
 @router.put(
     "/records/{record_id}",
     response_model=RecordView,
-    responses=_ERRORS,
+    responses=errors(400, 403, 404, 409, 413, 415),
     summary="Correct a failed record and re-send it (an addition to the contract)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _correction_schema()}},
-        }
-    },
+    openapi_extra=json_body(ResidentRecord, "Correction"),
 )
-async def correct_record(record_id: str, request: Request) -> RecordView:
+async def correct_record(record_id: str, request: Request, operator: Supervisor) -> RecordView:
     """Fields given replace the stored ones; the record goes back to the queue under a new
     submission_id, and the spent one is kept in `history`. 409 unless the record is `failed`."""
-    return await _service(request).correct(record_id, await _changes_from(request))
+    return await _service(request).correct(record_id, await _changes_from(request), operator)
 
 
-@router.get("/healthz")
+@router.get("/audit", response_model=AuditPage)
+async def audit_trail(
+    request: Request,
+    _operator: CurrentOperator,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, Query(max_length=20)] = None,
+    record_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> AuditPage:
+    """What operators did (print, retry, correct), newest first; read-only: no route edits or
+    deletes an entry. `after`: the `next_cursor` of the previous page."""
+    before = None
+    if after is not None:
+        if not after.isdigit() or len(after) > 18:
+            raise InvalidQuery("after", "cursor is not one this node handed out", "cursor_invalid")
+        before = int(after)
+    entries, more = await trail_of(request).page(limit, before, record_id)
+    return AuditPage(entries=entries, next_cursor=str(entries[-1].id) if more else None)
+
+
+@health_router.get("/api/v1/healthz")
 @health_router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}

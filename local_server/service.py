@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import logging
 import secrets
 import time
@@ -20,8 +21,8 @@ from pydantic import ValidationError
 from ektp_sync.body import body_validation_error
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
+from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
-from ektp_sync.signing import load_public_key, verify
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import (
     Authorisation,
@@ -36,7 +37,6 @@ from ektp_sync.wire import (
 )
 from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound
 from local_server.figures import Figures, needs_action
-from local_server.store.decisions import PUBLIC_KEY_KEY
 from local_server.store.records import Action, RecordStore
 from local_server.sync.meters import ExchangeCounts
 from local_server.sync.worker import SyncWorker
@@ -63,9 +63,11 @@ def decode_cursor(cursor: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidQuery("cursor is not one this node handed out", "cursor_invalid") from None
+        raise InvalidQuery(
+            "cursor", "cursor is not one this node handed out", "cursor_invalid"
+        ) from None
     if not raw.isalnum():
-        raise InvalidQuery("cursor is not one this node handed out", "cursor_invalid")
+        raise InvalidQuery("cursor", "cursor is not one this node handed out", "cursor_invalid")
     return raw
 
 
@@ -85,13 +87,14 @@ class RecordService:
         self._figures = figures
 
     async def record(self, resident: ResidentRecord) -> RecordView:
-        """Store the record and its queue entry in one transaction, then wake the pusher."""
+        """Store the record and its queue entry durably (one transaction), then wake the pusher;
+        the answer is the record as written (no read back)."""
         record_id = new_record_id()
         submission_id = new_submission_id(self._settings.office_code)
-        await self._store.add(record_id, submission_id, resident, utcnow())
+        view = await self._store.add(record_id, submission_id, resident, utcnow())
         self._worker.wake()
         logger.info("record stored and queued", extra=_ids(record_id, submission_id))
-        return await self.get(record_id)
+        return view
 
     async def get(self, record_id: str) -> RecordView:
         view = await self._store.view(record_id)
@@ -135,11 +138,17 @@ class RecordService:
             link_history=history,
             link_summary=summary,
             needs_action=needs_action(counts),
+            centre_key=self._worker.trust.status(),
         )
 
     def exchange_counts(self) -> ExchangeCounts:
         """The link's counters since this process started (for /metrics)."""
         return self._worker.link.counts
+
+    def throughput(self, end: dt.datetime, span: dt.timedelta, bars: int) -> list[float]:
+        """Bytes per second the centre acknowledged in `bars` slices of the `span` before `end`
+        (the console's chart; since this process started)."""
+        return self._worker.link.series.rates(end, span, bars)
 
     async def pending(self, limit: int) -> PendingUploads:
         views = await self._store.pending(limit)
@@ -161,23 +170,23 @@ class RecordService:
             ]
         )
 
-    async def print_card(self, record_id: str) -> PrintResult:
+    async def print_card(self, record_id: str, by: Operator) -> PrintResult:
         """Allow printing only with an approval whose signature is the centre's."""
         view = await self.get(record_id)
         authorisation = self._printable(view)
-        key_b64 = self._settings.central_public_key or await self._worker.inbox.get(PUBLIC_KEY_KEY)
-        if key_b64 is None:
+        trust = self._worker.trust
+        if trust.key is None:
             raise RecordConflict(
                 "the centre's public key is not known yet; cannot check the authorisation",
                 "public_key_unknown",
             )
-        if not verify(authorisation, load_public_key(key_b64)):
+        if not trust.authorised(authorisation):
             raise RecordConflict(
                 "the print authorisation's signature does not verify with the centre's key",
                 "signature_invalid",
             )
         now = utcnow()
-        if not await self._store.mark_printed(record_id, now):
+        if not await self._store.mark_printed(record_id, now, by):
             # printed by a concurrent request in between
             raise RecordConflict(
                 "the card for this record has already been printed", "already_printed"
@@ -218,11 +227,11 @@ class RecordService:
             )
         return authorisation
 
-    async def retry(self, record_id: str) -> RecordView:
+    async def retry(self, record_id: str, by: Operator) -> RecordView:
         """Put a failed record back in the queue as it is, under a fresh submission id."""
-        return await self._resend(record_id, "retry")
+        return await self._resend(record_id, "retry", by=by)
 
-    async def correct(self, record_id: str, changes: dict[str, Any]) -> RecordView:
+    async def correct(self, record_id: str, changes: dict[str, Any], by: Operator) -> RecordView:
         """Fix a failed record and re-send it under a fresh submission id (PUT /records/{id}).
 
         Fields in `changes` replace the stored ones (top level: `biometrics` as a whole); the
@@ -243,6 +252,7 @@ class RecordService:
             corrected=corrected,
             changed=changed_fields(stored.payload, corrected),
             expected_submission_id=stored.submission_id,
+            by=by,
         )
 
     async def _resend(
@@ -250,6 +260,7 @@ class RecordService:
         record_id: str,
         action: Action,
         *,
+        by: Operator,
         corrected: ResidentRecord | None = None,
         changed: list[str] | None = None,
         expected_submission_id: str | None = None,
@@ -262,6 +273,7 @@ class RecordService:
             corrected=corrected,
             changed=changed or (),
             expected_submission_id=expected_submission_id,
+            by=by,
         )
         if not done:
             view = await self.get(record_id)  # RecordNotFound if unknown

@@ -141,7 +141,9 @@ class DedupEngine:
                     extra={"submission_id": o.submission.submission_id},
                 )
         if self._metrics is not None:
-            verdicts = [(o.verdict.status.value, o.verdict.reason.value) for o in outcomes]
+            verdicts = [
+                (o.verdict.status.value, o.verdict.reason.value) for o in outcomes if not o.held
+            ]
             self._metrics.decided(verdicts, seconds)
 
     def _decide(self, submission: Submission, base_best: float | None, base_size: int) -> Outcome:
@@ -167,8 +169,37 @@ class DedupEngine:
         enrols = approved and submission.nik not in self.gallery
         if enrols:
             self.gallery.add(submission.nik, submission.vector)
-        authorisation = issue_authorisation(self._signer, submission, now) if approved else None
-        return Outcome(submission, verdict, authorisation, enrols, now)
+        # the person is enrolled at once (de-duplication must not wait for the packet), but the
+        # authorisation is signed only once every attachment arrived whole (`release_held`)
+        held = approved and not submission.packet_complete
+        signs = approved and not held
+        authorisation = issue_authorisation(self._signer, submission, now) if signs else None
+        return Outcome(submission, verdict, authorisation, enrols, now, held=held)
+
+    async def release_held(self, tx: DecisionTransaction, submission_id: str) -> Outcome | None:
+        """Sign and publish a held approval whose packet is now complete, in `tx` (the caller's
+        transaction, which holds the dedup lock and finished the last upload); None when the
+        submission is not held (not decided yet, or not an approval). Call `released` after
+        the commit."""
+        found = await tx.submission(submission_id)
+        if found is None or found[1] is not SubmissionStatus.HELD:
+            return None
+        submission, _ = found
+        verdict = await tx.held_verdict(submission.id)
+        now = utcnow()
+        outcome = Outcome(
+            submission, verdict, issue_authorisation(self._signer, submission, now), False, now
+        )
+        await tx.write([outcome], SubmissionStatus.HELD)
+        return outcome
+
+    def released(self, outcome: Outcome) -> None:
+        """After the commit of `release_held`: wake the feed's long polls, count it."""
+        logger.info(
+            "held approval released", extra={"submission_id": outcome.submission.submission_id}
+        )
+        self._on_commit()
+        self._count([outcome])
 
     async def _write(
         self, tx: DecisionTransaction, outcomes: list[Outcome], status: SubmissionStatus

@@ -3,8 +3,9 @@
 No module of the centre outside this package builds SQL (the revisions in `migrations/` aside).
 One `CentreStore` per process holds the engine; each concern uses its own part of it:
 `intake` (idempotent intake, the backlog), `decisions` (de-duplication's transaction under the
-cross-process lock), `feed` (the decision log after a position) and `views` (one submission,
-the counts). Where SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
+cross-process lock), `feed` (the decision log after a position), `views` (one submission,
+the counts) and `uploads` (the resumable uploads of heavy packets and their sealed chunks).
+Where SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from central_server.store.feed import FeedStore
 from central_server.store.intake import IntakeStore
 from central_server.store.sealed import CentreSealer
 from central_server.store.tables import SCHEMA
+from central_server.store.uploads import UploadStore
 from central_server.store.views import ViewStore
 from ektp_sync.migrations import Upgrade, upgrade
 from ektp_sync.sealing import DataKey
@@ -31,6 +33,7 @@ class CentreStore:
         self.decisions = DecisionStore(engine, sealer)
         self.feed = FeedStore(engine, sealer)
         self.views = ViewStore(engine, sealer)
+        self.uploads = UploadStore(engine, self.decisions)
 
     @classmethod
     def open(cls, url: str, key: DataKey) -> CentreStore:

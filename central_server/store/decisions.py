@@ -20,9 +20,14 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from central_server.store.sealed import CentreSealer, log_entry_id
-from central_server.store.tables import decision_log, enrollments, identities
+from central_server.store.tables import decision_log, enrollments, identities, uploads
 from ektp_sync.domain.biometrics import Vector
-from ektp_sync.domain.decisions import SubmissionStatus, Verdict
+from ektp_sync.domain.decisions import (
+    DecisionReason,
+    DecisionStatus,
+    SubmissionStatus,
+    Verdict,
+)
 from ektp_sync.storage import advisory_xact_lock
 from ektp_sync.wire import Authorisation
 
@@ -42,6 +47,8 @@ class Submission:
     office_code: str
     nik: str
     template: bytes
+    #: every upload of its manifest arrived whole and verified (True without a manifest)
+    packet_complete: bool = True
 
     @property
     def vector(self) -> Vector:
@@ -50,13 +57,19 @@ class Submission:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One decision, ready to be written; `enrols` adds the person as a new identity."""
+    """One decision, ready to be written; `enrols` adds the person as a new identity. A `held`
+    approval waits, unsigned and unpublished, for its packet (SubmissionStatus.HELD)."""
 
     submission: Submission
     verdict: Verdict
     authorisation: Authorisation | None
     enrols: bool
     decided_at: dt.datetime
+    held: bool = False
+
+    @property
+    def stored_status(self) -> SubmissionStatus:
+        return SubmissionStatus.HELD if self.held else SubmissionStatus(self.verdict.status)
 
 
 _SUBMISSION_COLUMNS = (
@@ -65,6 +78,9 @@ _SUBMISSION_COLUMNS = (
     enrollments.c.office_code,
     enrollments.c.nik_sealed,
     enrollments.c.template_sealed,
+    ~exists()
+    .where(uploads.c.submission_id == enrollments.c.submission_id, uploads.c.complete.is_(False))
+    .label("packet_complete"),
 )
 
 
@@ -89,8 +105,13 @@ class DecisionStore:
     async def transaction(self) -> AsyncIterator[DecisionTransaction]:
         """One decision transaction, the cross-process dedup lock held until it ends."""
         async with self._engine.begin() as conn:
-            await advisory_xact_lock(conn, DEDUP_LOCK_KEY)
-            yield DecisionTransaction(conn, self._sealer)
+            yield await self.joining(conn)
+
+    async def joining(self, conn: AsyncConnection) -> DecisionTransaction:
+        """Decide inside a transaction already open on `conn` (an upload that completes a
+        packet): the cross-process dedup lock is taken now and held until it ends."""
+        await advisory_xact_lock(conn, DEDUP_LOCK_KEY)
+        return DecisionTransaction(conn, self._sealer)
 
 
 class DecisionTransaction:
@@ -120,7 +141,7 @@ class DecisionTransaction:
         nik = self._sealer.open_text("enrollments.nik", sid, row.nik_sealed)
         template = self._sealer.open_bytes("enrollments.template", sid, row.template_sealed)
         assert nik is not None and template is not None  # a pending or decided item has both
-        return Submission(row.id, sid, row.office_code, nik, template)
+        return Submission(row.id, sid, row.office_code, nik, template, bool(row.packet_complete))
 
     async def submission(self, submission_id: str) -> tuple[Submission, SubmissionStatus] | None:
         row = (
@@ -134,8 +155,16 @@ class DecisionTransaction:
             return None
         return self._submission(row), SubmissionStatus(row.status)
 
+    async def held_verdict(self, enrollment_id: int) -> Verdict:
+        """The approval a held submission was decided with (its status is `held` meanwhile)."""
+        reason = await self._conn.scalar(
+            select(enrollments.c.reason).where(enrollments.c.id == enrollment_id)
+        )
+        return Verdict(DecisionStatus.APPROVED, DecisionReason(str(reason)))
+
     async def write(self, outcomes: list[Outcome], from_status: SubmissionStatus) -> int | None:
-        """Write every outcome; returns the highest new identity id, if any identity was enrolled.
+        """Write every outcome, publishing in the feed all but the held ones; returns the highest
+        new identity id, if any identity was enrolled.
 
         Callers read these rows in `from_status` inside this transaction, under the lock, so
         the status guard in the UPDATE never filters a row out; it stays as a second line of
@@ -158,9 +187,9 @@ class DecisionTransaction:
             ),
             [_enrollment_change(o, self._sealer) for o in outcomes],
         )
-        await self._conn.execute(
-            insert(decision_log), [_log_entry(o, self._sealer) for o in outcomes]
-        )
+        published = [_log_entry(o, self._sealer) for o in outcomes if not o.held]
+        if published:  # the one place a decision enters the feed
+            await self._conn.execute(insert(decision_log), published)
         new_people = [_identity(o, self._sealer) for o in outcomes if o.enrols]
         if not new_people:
             return None
@@ -198,7 +227,7 @@ def _enrollment_change(outcome: Outcome, sealer: CentreSealer) -> dict[str, Any]
     sid = outcome.submission.submission_id
     return {
         "b_id": outcome.submission.id,
-        "b_status": outcome.verdict.status.value,
+        "b_status": outcome.stored_status.value,
         "b_reason": outcome.verdict.reason.value,
         "b_decided_at": outcome.decided_at,
         "b_authorisation": sealer.seal_json("enrollments.authorisation", sid, _signed(outcome)),

@@ -11,7 +11,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central_server.store.sealed import CentreSealer
-from central_server.store.tables import attachments, enrollments
+from central_server.store.tables import attachments, enrollments, uploads
+from central_server.store.uploads import manifest_rows
 from ektp_sync.domain.decisions import SubmissionStatus
 from ektp_sync.storage import insert_ignoring_conflicts
 
@@ -31,6 +32,8 @@ class Arrival:
     template: bytes | None = None
     recorded_at: dt.datetime | None = None
     attachments: Mapping[str, bytes] = field(default_factory=dict)
+    #: name → (size, sha256 hex): one tus upload each, made here with the enrollment
+    manifest: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class IntakeStore:
 
     async def take_in(self, arrivals: Sequence[Arrival]) -> TakenIn:
         """Store every arrival whose submission_id is new (`ON CONFLICT DO NOTHING`), with its
-        attachments, in one transaction; read back what the others were answered with.
+        attachments and the uploads its manifest expects, in one transaction; read back what
+        the others were answered with.
 
         `arrivals` must not repeat a submission_id.
         """
@@ -85,6 +89,9 @@ class IntakeStore:
             ]
             if files:
                 await conn.execute(insert(attachments), files)
+            expected = manifest_rows((sid, by_id[sid].manifest) for sid in inserted)
+            if expected:
+                await conn.execute(insert(uploads), expected)
             known: dict[str, Known] = {}
             if len(inserted) < len(by_id):
                 rows = await conn.execute(

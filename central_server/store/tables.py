@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -39,7 +40,7 @@ enrollments = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("submission_id", String(64), nullable=False, unique=True),
     Column("office_code", String(8), nullable=False),
-    # a SubmissionStatus: pending | approved | rejected | review | invalid
+    # a SubmissionStatus: pending | held | approved | rejected | review | invalid
     Column("status", String(16), nullable=False),
     Column("reason", String(32), nullable=True),
     Column("approval_no", String(64), nullable=True, unique=True),
@@ -101,6 +102,49 @@ decision_log = Table(
     Column("nik_sealed", LargeBinary, nullable=False),
     Column("authorisation_sealed", LargeBinary, nullable=True),
     Index("ix_decision_log_office_seq", "office_code", "seq"),
+)
+
+#: One row per manifest entry of a submission, made by intake with the enrollment: the tus
+#: upload of that attachment (`upload_id` is its URL). `received` bytes are stored in
+#: `upload_chunks`; `complete` once they are all there and their SHA-256 matched. A discarded
+#: upload (terminated, expired, or a whole-file hash that did not match) gets a new
+#: `upload_id`; the last one discarded stays answerable as `retired_id` (410 `retired_rule`).
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("upload_id", String(32), nullable=False, unique=True),
+    Column(
+        "submission_id",
+        String(64),
+        ForeignKey("enrollments.submission_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created", Boolean, nullable=False),  # a tus creation (POST) made it an upload
+    Column("received", BigInteger, nullable=False),  # the tus Upload-Offset
+    Column("complete", Boolean, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("resends", Integer, nullable=False),  # discarded for a hash that did not match
+    Column("retired_id", String(32), nullable=True, unique=True),
+    Column("retired_rule", String(32), nullable=True),
+    UniqueConstraint("submission_id", "name", name="uq_uploads_submission_name"),
+    Index("ix_uploads_expires_at", "expires_at"),
+)
+
+#: The bytes of an upload, one row per acknowledged PATCH, sealed with the data key
+#: (`ektp_sync.sealing`); any process can append the next chunk, and a restart loses none.
+upload_chunks = Table(
+    "upload_chunks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("upload", Id, ForeignKey("uploads.id", ondelete="CASCADE"), nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("length", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    UniqueConstraint("upload", "start", name="uq_upload_chunks_upload_start"),
 )
 
 SCHEMA = Schema(

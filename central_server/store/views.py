@@ -14,6 +14,19 @@ from ektp_sync.domain.decisions import DecisionReason, SubmissionStatus
 from ektp_sync.sealing import WRONG_KEY, SealError
 from ektp_sync.wire import Authorisation, EnrollmentView
 
+#: a held approval is not published yet: offices and the admin see it as undecided
+_SHOWN_PENDING = (SubmissionStatus.PENDING.value, SubmissionStatus.HELD.value)
+
+
+def _shown(status: str) -> SubmissionStatus:
+    return SubmissionStatus.PENDING if status in _SHOWN_PENDING else SubmissionStatus(status)
+
+
+def _reason(status: str, reason: str | None) -> DecisionReason | None:
+    if reason is None or status in _SHOWN_PENDING:
+        return None
+    return DecisionReason(reason)
+
 
 @dataclass(frozen=True)
 class Count:
@@ -69,8 +82,8 @@ class ViewStore:
             submission_id=row.submission_id,
             office_code=row.office_code,
             nik=opened.open_text("enrollments.nik", submission_id, row.nik_sealed),
-            status=SubmissionStatus(row.status),
-            reason=DecisionReason(row.reason) if row.reason is not None else None,
+            status=_shown(row.status),
+            reason=_reason(row.status, row.reason),
             errors=opened.open_json("enrollments.errors", submission_id, row.errors_sealed),
             authorisation=Authorisation(**signed) if signed else None,
             received_at=row.received_at,
@@ -97,8 +110,8 @@ class ViewStore:
             [
                 Count(
                     row.office_code,
-                    SubmissionStatus(row.status),
-                    DecisionReason(row.reason) if row.reason is not None else None,
+                    _shown(row.status),
+                    _reason(row.status, row.reason),
                     int(row.n),
                 )
                 for row in grouped

@@ -3,9 +3,10 @@
 No module of the node outside this package builds SQL (the revisions in `migrations/` aside).
 One `NodeStore` per process holds the engine; each concern uses its own part of it: `records`
 (what the service asks for), `queue(owner)` (uploads, leased to one sync worker), `decisions`
-(the centre's answers), `figures` (what the operator's estimates read) and `outages` (the link's
-history); `tables` is the schema and `transitions` every change of a record's state. Where
-SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
+(the centre's answers), `figures` (what the operator's estimates read), `outages` (the link's
+history), `audit` (what operators did) and `search` (residents' names, for the console);
+`tables` is the schema and `transitions` every change of a record's state. Where SQLite and
+PostgreSQL differ, `ektp_sync.storage` decides.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ektp_sync.migrations import Upgrade
 from ektp_sync.sealing import DataKey
 from ektp_sync.storage import create_engine
+from local_server.store.audit import AuditTrail
 from local_server.store.decisions import Inbox
 from local_server.store.figures import FigureStore
+from local_server.store.group_commit import GroupCommit
 from local_server.store.outages import OutageStore
 from local_server.store.queue import Outbox
 from local_server.store.records import RecordStore
 from local_server.store.sealed import NodeSealer
+from local_server.store.search import ResidentSearch
 from local_server.store.tables import create_tables
 
 
@@ -29,10 +33,14 @@ class NodeStore:
         self.engine = engine
         self.key = key
         self.sealer = NodeSealer(key)
-        self.records = RecordStore(engine, self.sealer)
+        #: new recordings share durable commits (see group_commit)
+        self.commits = GroupCommit(engine)
+        self.records = RecordStore(engine, self.commits, self.sealer)
         self.decisions = Inbox(engine, self.sealer)
         self.figures = FigureStore(engine)
         self.outages = OutageStore(engine)
+        self.audit = AuditTrail(engine)
+        self.search = ResidentSearch(engine, self.sealer)
 
     @classmethod
     def open(cls, url: str, key: DataKey) -> NodeStore:
@@ -52,4 +60,5 @@ class NodeStore:
         return done
 
     async def close(self) -> None:
+        await self.commits.close()
         await self.engine.dispose()

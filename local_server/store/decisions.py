@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
@@ -50,6 +50,10 @@ class Inbox:
         async with self._engine.connect() as conn:
             return await read_value(conn, key)
 
+    async def set(self, key: str, value: str) -> None:
+        async with self._engine.begin() as conn:
+            await write_value(conn, key, value)
+
     async def pin_public_key(self, key_b64: str) -> str:
         """Pin the centre's key on first contact; return the key pinned (maybe an older one)."""
         async with self._engine.begin() as conn:
@@ -59,8 +63,16 @@ class Inbox:
                 return key_b64
             return pinned
 
-    async def apply(self, decisions: Sequence[Decision], next_cursor: str) -> int:
+    async def apply(
+        self,
+        decisions: Sequence[Decision],
+        next_cursor: str,
+        refused: Mapping[str, str] | None = None,
+    ) -> int:
         """Apply a page of decisions in order and move the cursor; return how many applied.
+
+        `refused` (submission id → why) are decisions not to apply (their signature did not
+        verify): their records keep state and queue entry, with the reason in `last_error`.
 
         A constant number of statements per page, not per decision: during a backlog drain the
         feed delivers pages of hundreds, and one round trip per decision was a third of the
@@ -69,6 +81,8 @@ class Inbox:
         now = utcnow()
         async with self._engine.begin() as conn:
             applied = await _apply_page(conn, decisions, now, self._sealer)
+            if refused:
+                await _note_refused(conn, refused, now)
             await write_value(conn, CURSOR_KEY, next_cursor)
         return applied
 
@@ -155,6 +169,21 @@ async def _apply_page(
     # a decision that overtook the upload acknowledgement: the queue entry has served its purpose
     await forget_entries(conn, [t.record_id for t in changed])
     return applied
+
+
+async def _note_refused(
+    conn: AsyncConnection, refused: Mapping[str, str], now: dt.datetime
+) -> None:
+    """The reason a decision was not applied, on its record (state and queue entry unchanged)."""
+    await conn.execute(
+        update(records)
+        .where(records.c.submission_id == bindparam("b_submission"))
+        .values(last_error=bindparam("b_reason"), updated_at=now),
+        [
+            {"b_submission": sid, "b_reason": f"decision from the centre not applied: {why}"}
+            for sid, why in sorted(refused.items())
+        ],
+    )
 
 
 def _row_of(target: _Target, sealer: NodeSealer) -> dict[str, str | bytes | None]:

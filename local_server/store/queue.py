@@ -70,18 +70,24 @@ class Retry:
     next_attempt_at: dt.datetime
 
 
+#: queues one record (parameters: `queue_entry`), in the transaction that stores or re-queues it
+ENQUEUE = insert(outbox)
+
+
+def queue_entry(record_id: str, payload_bytes: int, now: dt.datetime) -> dict[str, Any]:
+    """The queue entry of a record due at once: the parameters of `ENQUEUE`."""
+    return {
+        "record_id": record_id,
+        "enqueued_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "payload_bytes": payload_bytes,
+    }
+
+
 async def enqueue(conn: AsyncConnection, record_id: str, payload_bytes: int) -> None:
     """Queue a record for upload inside the caller's transaction (the one that stored it)."""
-    now = utcnow()
-    await conn.execute(
-        insert(outbox).values(
-            record_id=record_id,
-            enqueued_at=now,
-            next_attempt_at=now,
-            attempts=0,
-            payload_bytes=payload_bytes,
-        )
-    )
+    await conn.execute(ENQUEUE, queue_entry(record_id, payload_bytes, utcnow()))
 
 
 async def enqueue_many(conn: AsyncConnection, entries: Sequence[tuple[str, int]]) -> None:
@@ -89,19 +95,7 @@ async def enqueue_many(conn: AsyncConnection, entries: Sequence[tuple[str, int]]
     if not entries:
         return
     now = utcnow()
-    await conn.execute(
-        insert(outbox),
-        [
-            {
-                "record_id": record_id,
-                "enqueued_at": now,
-                "next_attempt_at": now,
-                "attempts": 0,
-                "payload_bytes": payload_bytes,
-            }
-            for record_id, payload_bytes in entries
-        ],
-    )
+    await conn.execute(ENQUEUE, [queue_entry(rid, size, now) for rid, size in entries])
 
 
 def select_bounded(sizes: Sequence[int], max_bytes: int) -> int:

@@ -19,11 +19,14 @@ from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
 from ektp_sync.sealing import WRONG_KEY, SealError
 from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordView, ResidentRecord
 from local_server.errors import NikInFlight
-from local_server.store.queue import enqueue
+from local_server.store.audit import write_entry
+from local_server.store.group_commit import GroupCommit
+from local_server.store.queue import ENQUEUE, enqueue, queue_entry
 from local_server.store.sealed import NodeSealer
 from local_server.store.tables import outbox, records, submission_history
 from local_server.store.transitions import BORN, move
@@ -58,36 +61,63 @@ class Stored:
     submission_id: str
 
 
+def new_record_row(
+    record_id: str,
+    submission_id: str,
+    resident: ResidentRecord,
+    now: dt.datetime,
+    sealer: NodeSealer,
+) -> dict[str, Any]:
+    """The row of a new recording, queued (the parameters of `_INSERT_RECORD`); its NIK and
+    payload sealed by `sealer`."""
+    payload = payload_of(resident)
+    return {
+        "id": record_id,
+        **sealer.record_columns(record_id, resident.nik, payload),
+        "state": BORN.value,
+        "submission_id": submission_id,
+        "payload_bytes": len(payload.encode("utf-8")),
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+#: built once: its compiled form is then found in SQLAlchemy's cache on every recording
+_INSERT_RECORD = insert(records)
+
+
 class RecordStore:
-    def __init__(self, engine: AsyncEngine, sealer: NodeSealer) -> None:
+    def __init__(self, engine: AsyncEngine, commits: GroupCommit, sealer: NodeSealer) -> None:
         self._engine = engine
+        self._commits = commits
         self._sealer = sealer
 
     async def add(
         self, record_id: str, submission_id: str, resident: ResidentRecord, now: dt.datetime
-    ) -> None:
-        """Store the record and its queue entry in one transaction; NikInFlight when another
-        record of the NIK is in flight (a partial unique index: two concurrent POSTs cannot
-        both pass)."""
-        payload = payload_of(resident)
-        payload_bytes = len(payload.encode("utf-8"))
+    ) -> RecordView:
+        """Store the record and its queue entry in one transaction, shared with the recordings
+        made meanwhile (group commit); the record as stored, once durable. NikInFlight when
+        another record of the NIK is in flight (a partial unique index: two concurrent POSTs
+        cannot both pass, in one group or in two)."""
+        row = new_record_row(record_id, submission_id, resident, now, self._sealer)
+        entry = queue_entry(record_id, row["payload_bytes"], now)
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(records).values(
-                        id=record_id,
-                        **self._sealer.record_columns(record_id, resident.nik, payload),
-                        state=BORN.value,
-                        submission_id=submission_id,
-                        payload_bytes=payload_bytes,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await enqueue(conn, record_id, payload_bytes)
+            await self._commits.write([(_INSERT_RECORD, row), (ENQUEUE, entry)])
         except IntegrityError:
             raise NikInFlight(resident.nik) from None
+        return RecordView(
+            id=record_id,
+            nik=resident.nik,
+            state=BORN,
+            submission_id=submission_id,
+            attempts=0,
+            last_error=None,
+            next_attempt_at=now,
+            decision=None,
+            created_at=now,
+            updated_at=now,
+        )
 
     async def check_key(self) -> None:
         """SealError, saying what to check, when the data key does not open a stored record:
@@ -153,14 +183,17 @@ class RecordStore:
             ).all()
         return [self._view(r) for r in rows]
 
-    async def mark_printed(self, record_id: str, now: dt.datetime) -> bool:
-        """False when the record may not (or no longer) become printed."""
+    async def mark_printed(self, record_id: str, now: dt.datetime, by: Operator) -> bool:
+        """False when the record may not (or no longer) become printed; the print goes to the
+        audit trail in the same transaction."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(records)
                 .where(records.c.id == record_id, _PRINTED.allowed)
                 .values(state=_PRINTED.target.value, printed_at=now, updated_at=now)
             )
+            if result.rowcount:
+                await write_entry(conn, by, "print", record_id, now)
         return bool(result.rowcount)
 
     async def stored(self, record_id: str) -> Stored | None:
@@ -187,8 +220,10 @@ class RecordStore:
         corrected: ResidentRecord | None = None,
         changed: Sequence[str] = (),
         expected_submission_id: str | None = None,
+        by: Operator,
     ) -> bool:
-        """Archive the spent submission and re-queue the record under `submission_id`.
+        """Archive the spent submission and re-queue the record under `submission_id`; the
+        operator's action goes to the audit trail in the same transaction.
 
         False (and nothing written) unless the record is `failed` — and still under
         `expected_submission_id` when given, so a correction computed from an earlier read cannot
@@ -219,6 +254,7 @@ class RecordStore:
                 await self._requeue(
                     conn, record_id, submission_id, old.payload_bytes, now, corrected
                 )
+                await write_entry(conn, by, _AUDITED[action], record_id, now)
             except IntegrityError:
                 raise NikInFlight(corrected.nik if corrected is not None else spent_nik) from None
         return True
@@ -304,6 +340,8 @@ class RecordStore:
 
 
 _PENDING = [s.value for s in sorted(PENDING_UPLOAD)]
+#: the audit trail's name of each re-sending action
+_AUDITED: dict[Action, str] = {"retry": "retry", "correction": "correct"}
 
 #: the failed record as `resend` found it: submission_id, nik_sealed, attempts, last_error,
 #: payload_bytes, created_at

@@ -1,7 +1,7 @@
 """Every table of the office node, on one MetaData, and their migration history (`SCHEMA`).
 
 records, outbox (the upload queue), sync_state (decisions cursor, pinned key),
-submission_history and link_outages. A change here needs a revision in
+submission_history, link_outages and audit_trail. A change here needs a revision in
 `local_server/store/migrations/`; tests/migrations fails until the migrated schema equals these
 tables again.
 """
@@ -144,6 +144,19 @@ link_outages = Table(
     Column("ended_at", UTCDateTime),
     Column("cause", Text),  # the error that opened it, in the operator's words (no personal data)
     Index("ix_link_outages_started", "started_at"),
+)
+
+#: What operators did (print, retry, correct): written with the change, never updated or deleted.
+audit_trail = Table(
+    "audit_trail",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operator", String(64), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("record_id", String(32)),  # no foreign key: the trail outlives what it speaks of
+    Index("ix_audit_trail_record", "record_id", "id"),
 )
 
 SCHEMA = Schema(

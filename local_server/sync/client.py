@@ -189,9 +189,10 @@ class CentreClient:
         response = await self._request("GET", "/decisions", params=params)
         return _parse(DecisionsPage, response)
 
-    async def public_key(self) -> str:
+    async def keys(self) -> PublicKey:
+        """The centre's /keys: the key it signs with, and the next one if it announces one."""
         response = await self._request("GET", "/keys")
-        return _parse(PublicKey, response).public_key
+        return _parse(PublicKey, response)
 
 
 def item_json(

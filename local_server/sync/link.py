@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.storage import utcnow
-from ektp_sync.wire import DecisionsPage, IntakeResponse, LinkFigures, LinkHealth
+from ektp_sync.wire import DecisionsPage, IntakeResponse, LinkFigures, LinkHealth, PublicKey
 from local_server.errors import BatchTooLarge, CentreExchangeError, CentreUnreachable
 from local_server.store.outages import Outage, OutageStore
 from local_server.sync.breaker import BreakerState, CircuitBreaker
@@ -26,6 +26,7 @@ from local_server.sync.health import LinkMonitor
 from local_server.sync.meters import ExchangeCounts, RoundTrips, Throughput, failure_kind
 from local_server.sync.outages import OutageLog
 from local_server.sync.policy import RetryPolicy
+from local_server.sync.series import ThroughputSeries
 from local_server.sync.sizing import BatchSizer
 from local_server.sync.stopping import StopSignal
 
@@ -45,6 +46,9 @@ class CentreLink:
     throughput: Throughput = field(default_factory=Throughput)
     outages: OutageLog = field(default_factory=OutageLog)
     counts: ExchangeCounts = field(default_factory=ExchangeCounts)
+    series: ThroughputSeries = field(default_factory=ThroughputSeries)
+    #: why the centre is not trusted (it offers another key than the pinned one); None: it is
+    refused: str | None = None
 
     @classmethod
     def of(
@@ -77,6 +81,7 @@ class CentreLink:
             # batches in flight share the link, this one among them
             self.sizer.observe(sent_bytes, seconds, max(1, self.in_flight))
             self.throughput.acknowledged(sent_bytes, seconds)
+            self.series.add(utcnow(), sent_bytes)
         if round_trip is not None:
             self.round_trips.observe(round_trip)
 
@@ -108,6 +113,13 @@ class CentreLink:
         else:
             self.breaker.failed()
 
+    def refuse(self, reason: str | None) -> None:
+        """The centre is refused (`reason`: it offers a key other than the pinned one), or no
+        longer (None): the pusher sends it nothing meanwhile."""
+        if reason is not None:
+            self.health.problem(reason)
+        self.refused = reason
+
     def problem(self, message: str) -> None:
         """Something an operator must see that is not a failed exchange (e.g. a new key)."""
         self.health.problem(message)
@@ -123,8 +135,8 @@ class CentreLink:
         """One page of the feed; dropped at once on shutdown (it changes nothing at the centre)."""
         return await self.signal.unless_stopping(self.client.decisions(after, limit, wait))
 
-    async def public_key(self) -> str:
-        return await self.signal.unless_abandoned(self.client.public_key())
+    async def keys(self) -> PublicKey:
+        return await self.signal.unless_abandoned(self.client.keys())
 
     @contextlib.contextmanager
     def sending(self, size: int = 0) -> Iterator[None]:
@@ -237,6 +249,8 @@ class CentreLink:
 
     def held_back_because(self) -> str | None:
         """Why queued records are not being sent right now, in an operator's words."""
+        if self.refused is not None:
+            return self.refused
         if self.breaker.state is BreakerState.CLOSED:
             return None
         return (

@@ -1,4 +1,5 @@
-"""Follows the centre's decisions feed from a persisted cursor and pins the centre's key."""
+"""Follows the centre's decisions feed from a persisted cursor, applying only decisions that
+verify with the pinned key of the centre (see `trust`)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,30 @@ import logging
 import time
 
 from ektp_sync.config import LocalSettings
-from ektp_sync.signing import load_public_key
 from local_server.errors import CentreBusy, CentreExchangeError, CentreUnreachable
 from local_server.store.decisions import CURSOR_KEY, Inbox
 from local_server.sync.link import CentreLink
 from local_server.sync.stopping import Abandoned
+from local_server.sync.trust import CentreTrust, KeyRefused
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
+#: how often the key the centre offers is compared with the pin again (and at every start)
+KEY_RECHECK_SECONDS = 300.0
 
 
 class Puller:
     """Applies the centre's decisions in feed order; the cursor moves with the applied page."""
 
-    def __init__(self, settings: LocalSettings, inbox: Inbox, link: CentreLink) -> None:
+    def __init__(
+        self, settings: LocalSettings, inbox: Inbox, link: CentreLink, trust: CentreTrust
+    ) -> None:
         self._settings = settings
         self._inbox = inbox
         self._link = link
-        self._key_checked = False
+        self.trust = trust
+        self._key_checked_at: float | None = None
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -49,6 +55,13 @@ class Puller:
                 delay = self._settings.decisions_poll_seconds - (time.monotonic() - started)
             except Abandoned:
                 return
+            except KeyRefused as exc:
+                # not a failure of the link: the centre answers, but it is not the one we trust
+                if self._link.refused != str(exc):
+                    logger.error("%s", exc)  # once, not at every poll
+                self._link.succeeded()  # the link works (a probe must not stay unanswered)
+                self._link.refuse(str(exc))
+                delay = self._settings.decisions_poll_seconds
             except (CentreUnreachable, CentreBusy) as exc:
                 # the link or the centre's load: the breaker paces the link for both loops and
                 # wakes us when it closes; a backoff of our own would sleep through the recovery
@@ -73,22 +86,18 @@ class Puller:
         self._wake.set()
 
     async def check_key(self) -> None:
-        """Pin the centre's public key once; a different key later is refused, loudly."""
-        if self._key_checked:
+        """Compare the key the centre offers with the pin (pinning it first under
+        --trust-first-key): at start, every few minutes, and each time while it is refused.
+        KeyRefused when it differs."""
+        now = time.monotonic()
+        checked = self._key_checked_at
+        if checked is not None and now - checked < KEY_RECHECK_SECONDS:
             return
-        offered = self._settings.central_public_key
-        if not offered:
-            offered = await self._link.public_key()
-        load_public_key(offered)  # refuse garbage before pinning it
-        pinned = await self._inbox.pin_public_key(offered)
-        if pinned != offered:
-            message = (
-                "centre offers a public key different from the pinned one; not accepted — "
-                "print authorisations are still checked against the pinned key"
-            )
-            logger.error(message)
-            self._link.problem(message)
-        self._key_checked = True
+        # not reported as the link's success: while probing, the feed's answer (asked without
+        # a hold) is the probe's outcome
+        await self.trust.check_offer(await self._link.keys())
+        self._link.refuse(None)
+        self._key_checked_at = now
 
     async def pull_once(self) -> int:
         """Fetch and apply one page (held by the centre up to the long-poll wait while the
@@ -103,7 +112,21 @@ class Puller:
         unheld = wait == 0 or bool(page.decisions)
         self._link.succeeded(round_trip=time.monotonic() - started if unheld else None)
         if page.decisions or page.next != cursor:
-            applied = await self._inbox.apply(page.decisions, page.next)
+            verified, refused = [], []
+            for decision in page.decisions:
+                why = self.trust.refusal(decision)
+                if why is None:
+                    verified.append(decision)
+                    continue
+                refused.append((decision.submission_id, why))
+                logger.error(
+                    "decision from the centre not applied: %s",
+                    why,
+                    extra={"submission_id": decision.submission_id},
+                )
+            applied = await self._inbox.apply(verified, page.next, dict(refused))
+            for _, why in refused:  # counted once their notes are committed
+                self.trust.refused(why)
             if applied:
                 logger.info("applied %d decisions from the centre", applied)
         return len(page.decisions)

@@ -43,6 +43,12 @@ class Pusher:
                 if self._link.stopping:
                     self._slots.release()
                     break
+                if self._link.refused is not None:
+                    # a centre offering another key than the pinned one gets no records
+                    self._slots.release()
+                    self._wake.clear()
+                    await self._link.sleep(self._settings.idle_poll_seconds, self._wake)
+                    continue
                 if not self._link.admit():
                     self._slots.release()
                     wait = min(self._link.until_probe(), self._settings.idle_poll_seconds)

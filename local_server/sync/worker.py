@@ -11,6 +11,7 @@ from local_server.store import NodeStore
 from local_server.sync.link import CentreLink
 from local_server.sync.puller import Puller
 from local_server.sync.pusher import Pusher
+from local_server.sync.trust import CentreTrust
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +26,15 @@ class SyncWorker:
         self.breaker = self.link.breaker
         self._grace = settings.shutdown_grace_seconds
         self.pusher = Pusher(settings, self.outbox, self.link)
-        self.puller = Puller(settings, self.inbox, self.link)
+        self.trust = CentreTrust(settings, self.inbox)
+        self.puller = Puller(settings, self.inbox, self.link, self.trust)
         self.link.on_recovery(self.pusher.wake)
         self.link.on_recovery(self.puller.wake)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.link.outages.load()
+        await self.trust.load()
         # only one worker per database, so any lease found now was left by a crashed process
         released = await self.outbox.release_all()
         if released:

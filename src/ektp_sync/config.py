@@ -11,19 +11,24 @@ in Python reads the same variables itself, so flag, variable and default cannot 
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ektp_sync.domain.decisions import Thresholds
+from ektp_sync.domain.operators import Grant, GrantError, parse_grant
 from ektp_sync.logs import LogFormat
 from ektp_sync.sealing import DataKey
+from ektp_sync.signing import KeyFormatError, public_key_b64_of
 from ektp_sync.storage import sqlite_url
 
 ENV_PREFIX = "EKTP_"
@@ -35,6 +40,16 @@ SETTINGS_ENV = "EKTP_SERVER_SETTINGS_JSON"
 SYNC = "Sync with the centre"
 DEDUP = "De-duplication"
 TLS = "TLS"
+CLIENTS = "Slow and many clients"
+CONSOLE = "Operator console"
+ACCESS = "Operators and access"
+
+
+class Language(enum.StrEnum):
+    """The operator console's languages: Bahasa Indonesia (the default) and English."""
+
+    ID = "id"
+    EN = "en"
 
 
 class ConfigError(Exception):
@@ -119,6 +134,21 @@ class Listening(_Settings):
     tls_key: Annotated[Path | None, Cli("FILE", panel=TLS)] = Field(
         None, description="Private key (PEM) of --tls-cert."
     )
+    header_timeout_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
+        15.0,
+        gt=0,
+        description="A request's line and headers must arrive within this (a client that "
+        "drips them is cut off).",
+    )
+    keep_alive_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
+        5.0, gt=0, description="An idle kept-alive connection is closed after this."
+    )
+    max_connections: Annotated[int, Cli("N", panel=CLIENTS)] = Field(
+        1000,
+        ge=1,
+        description="Connections held at once at most (fewer if the open-file limit is lower); "
+        "more are closed at once.",
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:
@@ -153,6 +183,17 @@ class CentralSettings(CentralStorage, Listening):
         description="Ed25519 private key (PEM) that signs print authorisations, created if "
         "missing (default: central_signing_key.pem in the data dir).",
     )
+    next_signing_key: Annotated[Path | None, Cli("PATH")] = Field(
+        None,
+        description="Key rotation: the next Ed25519 signing key (PEM, created if missing; its "
+        "public key is written next to it as .pub), announced at /keys until --next-key-from, "
+        "signing from then on.",
+    )
+    next_key_from: Annotated[str | None, Cli("ISO-TIME")] = Field(
+        None,
+        description="When the centre starts signing with --next-signing-key (ISO 8601 with a "
+        "time zone, e.g. 2027-01-01T00:00:00+07:00).",
+    )
     match_threshold: Annotated[float, Cli("SCORE", panel=DEDUP)] = Field(
         0.85, description="Template similarity from which two people are the same."
     )
@@ -169,6 +210,18 @@ class CentralSettings(CentralStorage, Listening):
     )
     workers: Annotated[int, Cli("N")] = Field(
         1, ge=1, description="Server processes; more than 1 needs PostgreSQL."
+    )
+    upload_expiry_seconds: Annotated[float, Cli("SECONDS")] = Field(
+        86_400.0,
+        gt=0,
+        description="An unfinished resumable upload (tus) untouched this long is discarded "
+        "and must start again (its Upload-Expires).",
+    )
+    max_body_bytes: Annotated[int, Cli("BYTES")] = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="An upload's body at most, sent and decompressed (413 beyond; offices "
+        "split their batch and send again).",
     )
 
     @field_validator("offices", mode="before")
@@ -191,6 +244,10 @@ class CentralSettings(CentralStorage, Listening):
     def _check(self) -> Self:
         if self.signing_key is None:
             self.signing_key = self.data_dir / "central_signing_key.pem"
+        if (self.next_signing_key is None) != (self.next_key_from is None):
+            raise ConfigError("--next-signing-key and --next-key-from go together")
+        if self.next_key_from is not None:
+            self.next_key_valid_from  # noqa: B018 (parses it: a bad time stops the start)
         Thresholds(self.match_threshold, self.review_threshold)  # validates the pair
         _check_offices(self.offices, self.admin_key)
         if self.workers > 1 and self.database_url.startswith("sqlite"):
@@ -200,6 +257,23 @@ class CentralSettings(CentralStorage, Listening):
     @property
     def thresholds(self) -> Thresholds:
         return Thresholds(self.match_threshold, self.review_threshold)
+
+    @property
+    def next_key_valid_from(self) -> dt.datetime | None:
+        """--next-key-from as a time (a time zone is required: offices are in three)."""
+        if self.next_key_from is None:
+            return None
+        try:
+            when = dt.datetime.fromisoformat(self.next_key_from)
+        except ValueError:
+            raise ConfigError(
+                f"--next-key-from {self.next_key_from!r} is not an ISO 8601 time"
+            ) from None
+        if when.tzinfo is None:
+            raise ConfigError(
+                f"--next-key-from {self.next_key_from!r} needs a time zone (e.g. +07:00 or Z)"
+            )
+        return when
 
     @property
     def signing_key_file(self) -> Path:
@@ -282,10 +356,32 @@ class LocalSettings(LocalStorage, Listening):
         description="Accept an http:// --central-url that is not loopback (the office key and "
         "the records would cross the network readable; only behind a VPN or TLS tunnel).",
     )
-    central_public_key: Annotated[str | None, Cli("BASE64", panel=SYNC)] = Field(
+    central_public_key: Annotated[str | None, Cli("BASE64|@FILE", panel=SYNC)] = Field(
         None,
-        description="The centre's Ed25519 public key; if unset it is pinned from the centre's "
-        "/keys on first contact.",
+        description="The centre's Ed25519 public key (base64 of its 32 bytes, or @FILE: a file "
+        "holding that or a PEM public key); every decision and print authorisation must verify "
+        "with it. Required, unless --trust-first-key.",
+    )
+    trust_first_key: Annotated[bool, Cli("", panel=SYNC)] = Field(
+        False,
+        description="Development only: pin the key the first centre met offers (logged at "
+        "WARNING with its fingerprint) and keep it; a centre offering another is refused.",
+    )
+    operators: Annotated[dict[str, str], NoDecode, Cli("NAME=TOKEN:ROLE", flag="--operator")] = (
+        Field(
+            default_factory=dict,
+            validation_alias=AliasChoices("EKTP_OPERATOR"),
+            description="An operator of the node, their bearer token (16+ characters) and role "
+            "(clerk or supervisor); repeat the flag (the variable takes space-separated "
+            "entries). None: one supervisor token is made in <data-dir>/operator-token (0600).",
+        )
+    )
+    allowed_hosts: Annotated[list[str], NoDecode, Cli("HOST", flag="--allowed-host")] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("EKTP_ALLOWED_HOST"),
+        description="A Host name the node answers to, besides localhost, 127.0.0.1, ::1 and "
+        "--host (a page of another site that rebinds its name to this node is refused); "
+        "repeat the flag (the variable takes space-separated names).",
     )
     batch_size: Annotated[int, Cli("N", panel=SYNC)] = Field(
         500, ge=1, description="Records per upload at most (fewer when the link is slow)."
@@ -334,11 +430,53 @@ class LocalSettings(LocalStorage, Listening):
     breaker_probe_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
         2.0, description="Time between probes while the breaker is open."
     )
+    office_timezone: Annotated[str, Cli("ZONE", panel=CONSOLE)] = Field(
+        "Asia/Pontianak",
+        description="The office's time zone (IANA name): the console shows times in it "
+        "(Singkawang: Asia/Pontianak, WIB).",
+    )
+    console_language: Annotated[Language, Cli("LANG", panel=CONSOLE)] = Field(
+        Language.ID, description="The console's language until an operator picks one: id or en."
+    )
     shutdown_grace_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
         5.0,
         description="On SIGTERM, uploads still travelling may finish this long; then their "
         "batches are released.",
     )
+
+    @field_validator("office_timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"--office-timezone {zone!r} is not a time zone this machine knows "
+                "(an IANA name such as Asia/Pontianak, Asia/Makassar, Asia/Jayapura)"
+            ) from None
+        return zone
+
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _operator_entries(cls, value: Any) -> Any:
+        """NAME=TOKEN:ROLE entries (the flag's list, the variable's space-separated text) →
+        name → "TOKEN:ROLE", each checked (the message never echoes a token)."""
+        if isinstance(value, str):
+            value = value.split()
+        if isinstance(value, list | tuple):
+            value = dict(str(entry).partition("=")[::2] for entry in value)
+        if isinstance(value, dict):
+            for name, rest in value.items():
+                try:
+                    parse_grant(f"{name}={rest}")
+                except GrantError as exc:
+                    raise ConfigError(f"--operator: {exc}") from None
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
 
     @field_validator("central_url")
     @classmethod
@@ -362,8 +500,43 @@ class LocalSettings(LocalStorage, Listening):
         _check_files(("--central-ca", self.central_ca))
         return self
 
+    @model_validator(mode="after")
+    def _centre_key_pinned(self) -> Self:
+        """The centre's key is given, not discovered: a node that took whatever key the first
+        centre it met offered would print cards a fake centre approved."""
+        if self.central_public_key is None:
+            if not self.trust_first_key:
+                raise ConfigError(
+                    "--central-public-key is required: give the centre's public key (base64, "
+                    "or @FILE; the centre writes it to central_signing_key.pub in its data dir), "
+                    "or --trust-first-key for development only"
+                )
+            return self
+        self.central_public_key = read_public_key(self.central_public_key)
+        return self
+
+    @property
+    def grants(self) -> list[Grant]:
+        """The operators configured (none: the node makes its own supervisor token)."""
+        return [parse_grant(f"{name}={rest}") for name, rest in self.operators.items()]
+
     @property
     def decisions_wait(self) -> float:
         """The long poll's hold, at most half the request timeout, so that a held poll is
         never taken for a dead link."""
         return max(0.0, min(self.decisions_wait_seconds, self.request_timeout / 2))
+
+
+def read_public_key(value: str) -> str:
+    """The base64 of an Ed25519 public key given as base64 or @FILE (base64 text or PEM)."""
+    text, source = value, "--central-public-key"
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            text, source = path.read_text(encoding="ascii"), f"--central-public-key {value}"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--central-public-key {value}: cannot read it ({exc})") from None
+    try:
+        return public_key_b64_of(text)
+    except KeyFormatError as exc:
+        raise ConfigError(f"{source}: {exc}") from None

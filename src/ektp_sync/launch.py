@@ -28,7 +28,9 @@ from pathlib import Path
 import httpx
 
 from ektp_sync.certs import TlsFiles, make_certificates
+from ektp_sync.domain.operators import Grant, Role, format_grant
 from ektp_sync.keyfiles import private_dir
+from ektp_sync.signing import Signer, public_key_path
 
 LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
@@ -224,13 +226,22 @@ def local_process(
     db_url: str | None = None,
     extra: Sequence[str] = (),
     tls: TlsFiles | None = None,
+    central_public_key: Path | None = None,
+    operators: Sequence[Grant] = (),
 ) -> ServerProcess:
-    """An office node; with `tls` it serves HTTPS and verifies the centre against `tls.ca`."""
+    """An office node; with `tls` it serves HTTPS and verifies the centre against `tls.ca`.
+    It pins the centre's key from the file `central_public_key` (None: --trust-first-key)."""
     args = ["local", "serve", "--host", LOOPBACK, "--port", str(port)]
     args += ["--data-dir", str(base_dir / f"local-{office_code}"), "--office-code", office_code]
     args += ["--api-key", api_key, "--central-url", central_url, *serving(tls)]
     if tls:
         args += ["--central-ca", str(tls.ca)]
+    if central_public_key is not None:
+        args += ["--central-public-key", f"@{central_public_key}"]
+    else:
+        args += ["--trust-first-key"]
+    for grant in operators:
+        args += ["--operator", format_grant(grant)]
     args += extra  # last, so that a test's option wins over the same one above
     if db_url:
         args += ["--db", db_url]
@@ -282,7 +293,9 @@ class Deployment:
 
     Ports, keys and certificates are fixed when the object is made, so any part can be killed
     and started again on the same port and database. `tls=False`: plain HTTP everywhere (for a
-    test that must read the bytes on the wire).
+    test that must read the bytes on the wire). The centre's signing key is made here too (the
+    centre finds it in its data dir), so every office pins its public key from the first start;
+    each office has a supervisor and a clerk (`operator_token(role)`).
     """
 
     base_dir: Path
@@ -308,6 +321,13 @@ class Deployment:
         self._verify: ssl.SSLContext | bool | None = None
         self.admin_key = "admin-" + os.urandom(8).hex()
         self.office_keys = {code: f"key-{code}-" + os.urandom(8).hex() for code in self.offices}
+        self.operators = {
+            role: Grant(f"{role}-1", f"{role}-" + os.urandom(16).hex(), role) for role in Role
+        }
+        # what `central serve` would create on first start: made now, so the offices can pin it
+        signing_key = self.base_dir / "central" / "central_signing_key.pem"
+        Signer.load_or_create(signing_key)
+        self.central_public_key_file = public_key_path(signing_key)
         self.central_port = free_port()
         self.central = central_process(
             self.base_dir,
@@ -333,21 +353,33 @@ class Deployment:
                 self.profile,
                 self.seed,
             )
+        # where the offices reach the centre: through the simulated link when there is one
+        self.link_url = base_url(self.tls_files, link_port)
         self.locals = {
             code: local_process(
                 self.base_dir,
                 free_port(),
                 code,
                 self.office_keys[code],
-                base_url(self.tls_files, link_port),
+                self.link_url,
                 self.local_dbs.get(code),
                 self.local_extra,
                 self.tls_files,
+                self.central_public_key_file,
+                list(self.operators.values()),
             )
             for code in self.offices
         }
         for process in self.locals.values():
             process.env.update(self.local_env)
+
+    def operator_token(self, role: Role = Role.SUPERVISOR) -> str:
+        """The bearer token of the offices' operator of `role`."""
+        return self.operators[role].token
+
+    def operator_headers(self, role: Role = Role.SUPERVISOR) -> dict[str, str]:
+        """The Authorization header of the offices' operator of `role`, for an httpx client."""
+        return {"Authorization": f"Bearer {self.operator_token(role)}"}
 
     @property
     def central_url(self) -> str:

@@ -8,6 +8,8 @@ what happened and never picks a status.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Refusal(Exception):
     """An expected refusal: `detail` is a sentence for people, `rule` a stable key for scripts."""
@@ -20,3 +22,19 @@ class Refusal(Exception):
         super().__init__(detail)
         self.detail = detail
         self.rule = rule if rule is not None else self.default_rule
+
+
+class InvalidInput(Refusal):
+    """Input that fails validation, answered as FastAPI answers it: `errors` in pydantic's shape
+    (`type`, `loc`, `msg`), a list under `detail`, so that every 422 has one shape."""
+
+    default_rule = "invalid"
+
+    def __init__(self, errors: list[dict[str, Any]], rule: str | None = None) -> None:
+        super().__init__(str(errors[0].get("msg", "invalid input")) if errors else "invalid", rule)
+        self.errors = errors
+
+
+def input_error(kind: str, loc: tuple[str | int, ...], msg: str) -> dict[str, Any]:
+    """One error of an InvalidInput, in pydantic's shape (no `input`: it may be personal data)."""
+    return {"type": kind, "loc": loc, "msg": msg}

@@ -5,7 +5,9 @@ commit returns, so a 201 survives a crash of the process *and* of the machine (p
 the price of one fsync per commit (the hot paths batch their commits). Every SQLite transaction
 starts with `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing with
 "database is locked" on a read-to-write upgrade; one process uses a single connection, so its
-tasks queue in asyncio instead of busy-waiting inside SQLite.
+tasks queue in asyncio instead of busy-waiting inside SQLite — and, for the node's group commit,
+one blocking connection configured alike (`sqlite_writer_engine`) that a writer thread uses for
+a whole transaction at a time.
 
 Bulk statements bind a batch of ids as one value (`IdList`): a JSON array on SQLite, an array
 on PostgreSQL. `INSERT … ON CONFLICT DO NOTHING` is spelt in each dialect's own construct
@@ -39,11 +41,12 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -120,13 +123,32 @@ def create_engine(url: str) -> AsyncEngine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             **private,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=True, **private)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def sqlite_writer_engine(engine: AsyncEngine) -> Engine:
+    """A blocking engine on the same SQLite file, configured the same way (WAL, FULL, BEGIN
+    IMMEDIATE), with one connection: for a writer thread that runs a whole transaction in one
+    hand-off, where aiosqlite hands every statement to its thread and back."""
+    if not is_sqlite(engine):
+        raise DatabaseUrlError(f"not an SQLite engine: {engine.url.drivername}")
+    writer = sa_create_engine(
+        engine.url.set(drivername="sqlite"),
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=0,
+        # the writer thread connects; the event loop's thread disposes of it at close
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        hide_parameters=True,
+    )
+    _configure_sqlite(writer)
+    return writer
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # take transaction control from the driver so BEGIN IMMEDIATE below is ours
         dbapi_connection.isolation_level = None
@@ -141,7 +163,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from ektp_sync.domain.operators import Role
     from ektp_sync.launch import Deployment
     from ektp_sync.netsim.client import NetSimClient
 
@@ -178,20 +179,32 @@ class _Client(_Closing):
 class OfficeClient(_Client):
     """A thin client of one office node's HTTP API, for tests and scripts.
 
-    `OfficeClient.of(d)` for a deployment's node (it trusts the deployment's CA);
-    `OfficeClient(url, verify=…)` for any other (`verify` as httpx takes it).
+    `OfficeClient.of(d)` for a deployment's node (it trusts the deployment's CA and speaks as
+    its supervisor, or `role=Role.CLERK`); `OfficeClient(url, verify=…, token=…)` for any other
+    (`verify` as httpx takes it, `token` an operator's).
     """
 
-    def __init__(self, base_url: str, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self, base_url: str, verify: ssl.SSLContext | bool = True, token: str | None = None
+    ) -> None:
         import httpx
 
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/api/v1", timeout=30, verify=verify
+            base_url=base_url.rstrip("/") + "/api/v1", timeout=30, verify=verify, headers=headers
         )
 
     @classmethod
-    def of(cls, deployment: Deployment, office: str | None = None) -> OfficeClient:
-        return cls(deployment.local_url(office), verify=deployment.verify)
+    def of(
+        cls, deployment: Deployment, office: str | None = None, role: Role | str = "supervisor"
+    ) -> OfficeClient:
+        from ektp_sync.domain.operators import Role
+
+        return cls(
+            deployment.local_url(office),
+            verify=deployment.verify,
+            token=deployment.operator_token(Role(role)),
+        )
 
     async def record(self, body: dict[str, Any]) -> str:
         response = await self.http.post("/records", json=body)

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ektp_sync.domain.biometrics import (
+    MAX_ATTACHMENT_BYTES,
     AttachmentsTooLarge,
     BiometricError,
     attachments_size,
@@ -26,8 +37,31 @@ from ektp_sync.domain.states import RecordState
 #: pydantic error type of oversize attachments; the servers turn it into 413 instead of 422.
 ATTACHMENTS_TOO_LARGE = "attachments_too_large"
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-OptionalText = Annotated[str | None, Field(default=None, max_length=200)]
+#: control characters (C0, DEL, C1): NUL cannot even be stored in PostgreSQL text, and none of
+#: them belongs on a card or in an address; tab and line breaks too (every field is one line)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the same rule for the OpenAPI schema (ECMA regex), so generated clients and fuzzers know it
+_NO_CONTROL_SCHEMA: dict[str, Any] = {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
+
+
+def _no_control(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise PydanticCustomError(
+            "text_control_character",
+            "text holds a control character (NUL, tab, line break, …); each field is one line",
+        )
+    return value
+
+
+def _line(max_length: int, min_length: int = 0) -> Any:
+    """A one-line text field: length bounds and no control characters."""
+    return Field(
+        min_length=min_length or None, max_length=max_length, json_schema_extra=_NO_CONTROL_SCHEMA
+    )
+
+
+Text = Annotated[str, _line(200, 1), AfterValidator(_no_control)]
+OptionalText = Annotated[str | None, _line(200), AfterValidator(_no_control)]
 
 
 def _prefixed(prefix: str, rule: str) -> str:
@@ -35,12 +69,59 @@ def _prefixed(prefix: str, rule: str) -> str:
     return rule if rule.startswith(prefix) else prefix + rule
 
 
+AttachmentName = Annotated[str, _line(64, 1), AfterValidator(_no_control)]
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class ManifestEntry(BaseModel):
+    """One attachment that travels on its own as a resumable upload (tus): its size and hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: StrictInt = Field(description="bytes of the attachment")
+    sha256: str = Field(description="SHA-256 of the attachment's bytes, 64 hex digits")
+
+    @field_validator("size")
+    @classmethod
+    def _size_fits(cls, value: int) -> int:
+        if not 0 <= value <= MAX_ATTACHMENT_BYTES:
+            raise PydanticCustomError(
+                "manifest_size",
+                f"size must be between 0 and {MAX_ATTACHMENT_BYTES} bytes, got {value}",
+            )
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        digest = value.lower()
+        if not _SHA256_HEX.fullmatch(digest):
+            raise PydanticCustomError(
+                "manifest_sha256", "sha256 must be 64 hexadecimal digits (a SHA-256 digest)"
+            )
+        return digest
+
+    @model_validator(mode="after")
+    def _empty_is_empty(self) -> ManifestEntry:
+        if self.size == 0 and self.sha256 != _EMPTY_SHA256:
+            raise PydanticCustomError(
+                "manifest_sha256", "an attachment of size 0 has the SHA-256 of no bytes"
+            )
+        return self
+
+
 class Biometrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: str = Field(description="128 little-endian float32, standard base64 (512 bytes)")
-    attachments: dict[Annotated[str, Field(min_length=1, max_length=64)], str] = Field(
+    attachments: dict[AttachmentName, str] = Field(
         default_factory=dict, description="name → base64 bytes; at most 2 MiB decoded in all"
+    )
+    manifest: dict[AttachmentName, ManifestEntry] = Field(
+        default_factory=dict,
+        description="name → size and SHA-256 of an attachment sent as a resumable upload; "
+        "inline attachments and manifest together at most 2 MiB per record",
     )
 
     @field_validator("template")
@@ -63,6 +144,26 @@ class Biometrics(BaseModel):
             raise PydanticCustomError(_prefixed("attachment_", exc.rule), str(exc)) from None
         return value
 
+    @model_validator(mode="after")
+    def _packet_fits(self) -> Biometrics:
+        """Inline attachments and manifest share the per-record limit and the names."""
+        both = sorted(set(self.attachments) & set(self.manifest))
+        if both:
+            raise PydanticCustomError(
+                "manifest_name_twice",
+                f"{', '.join(both)[:200]} both inline and in the manifest; send each once",
+            )
+        if not self.manifest:
+            return self
+        total = attachments_size(self.attachments) + sum(e.size for e in self.manifest.values())
+        if total > MAX_ATTACHMENT_BYTES:
+            raise PydanticCustomError(
+                ATTACHMENTS_TOO_LARGE,
+                f"attachments and manifest are {total} bytes decoded; "
+                f"at most {MAX_ATTACHMENT_BYTES} per record",
+            )
+        return self
+
 
 class ResidentRecord(BaseModel):
     """What an office records about one resident; re-checked in full by the centre."""
@@ -74,9 +175,9 @@ class ResidentRecord(BaseModel):
     birth_place: Text
     birth_date: dt.date
     sex: Literal["L", "P"]
-    address: Annotated[str, Field(min_length=1, max_length=500)]
-    rt: Annotated[str | None, Field(default=None, max_length=3)] = None
-    rw: Annotated[str | None, Field(default=None, max_length=3)] = None
+    address: Annotated[str, _line(500, 1), AfterValidator(_no_control)]
+    rt: Annotated[str | None, _line(3), AfterValidator(_no_control)] = None
+    rw: Annotated[str | None, _line(3), AfterValidator(_no_control)] = None
     kelurahan: OptionalText = None
     kecamatan: OptionalText = None
     religion: OptionalText = None
@@ -159,6 +260,19 @@ class Decision(BaseModel):
     status: DecisionStatus
     reason: DecisionReason
     authorisation: Authorisation | None = None
+    signature: str | None = Field(
+        None,
+        description="Ed25519 by the centre (standard base64) over the canonical JSON of the "
+        "other fields but `authorisation`; the node applies no decision without a valid one",
+    )
+
+    def signed_fields(self) -> dict[str, str]:
+        return {
+            "submission_id": self.submission_id,
+            "nik": self.nik,
+            "status": self.status.value,
+            "reason": self.reason.value,
+        }
 
 
 class DecisionsPage(BaseModel):
@@ -178,9 +292,25 @@ class EnrollmentView(BaseModel):
     decided_at: dt.datetime | None = None
 
 
+class NextKey(BaseModel):
+    """The key the centre will sign with from `valid_from`, announced ahead (key rotation)."""
+
+    public_key: str
+    key_id: str
+    valid_from: str = Field(description="ISO 8601: from when the centre signs with it")
+    signature: str = Field(
+        description="Ed25519 by the current key over the canonical JSON of the other fields"
+    )
+
+    def signed_fields(self) -> dict[str, str]:
+        return self.model_dump(exclude={"signature"})
+
+
 class PublicKey(BaseModel):
     algorithm: Literal["Ed25519"] = "Ed25519"
     public_key: str
+    key_id: str | None = Field(None, description="short name of the key (its fingerprint's)")
+    next: NextKey | None = Field(None, description="the next key, announced ahead; null: none")
 
 
 class ReviewRequest(BaseModel):
@@ -188,7 +318,8 @@ class ReviewRequest(BaseModel):
 
 
 class Faults(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `false` is not 0 ms, nor "5" five (a fuzzer found the lax coercions accepted)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     latency_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
@@ -343,6 +474,26 @@ class NeedsAction(BaseModel):
     approved_not_printed: int = Field(description="approved, card not printed yet")
 
 
+class CentreTrustStatus(BaseModel):
+    """Which centre the node believes (an addition for security)."""
+
+    pinned_key_fingerprint: str | None = Field(
+        None, description="SHA256 fingerprint of the pinned centre key; null: none pinned yet"
+    )
+    accepted_key_fingerprints: list[str] = Field(
+        default_factory=list,
+        description="keys accepted besides the pin: the centre's announced next key, keys "
+        "rotated away (for authorisations signed before)",
+    )
+    key_refused: str | None = Field(
+        None, description="why the centre is refused (it offers another key); null: it is not"
+    )
+    decisions_refused: int = Field(
+        0, description="decisions not applied since start (signature did not verify)"
+    )
+    last_decision_refused: str | None = None
+
+
 class NodeStatus(BaseModel):
     office_code: str
     counts: dict[str, int]
@@ -360,6 +511,7 @@ class NodeStatus(BaseModel):
     link_history: list[Outage] = Field(description="outages of the last 7 days, newest first")
     link_summary: LinkSummary
     needs_action: NeedsAction
+    centre_key: CentreTrustStatus = Field(default_factory=CentreTrustStatus)
 
 
 class PrintResult(BaseModel):
@@ -374,4 +526,21 @@ class ErrorBody(BaseModel):
     """Every non-validation error of both servers: a sentence and, where useful, the rule key."""
 
     detail: str
+    rule: str | None = None
+
+
+class ValidationErrorItem(BaseModel):
+    """One failed check of a 422, in pydantic's shape (FastAPI adds `input` and `ctx` at times)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorBody(BaseModel):
+    """Every 422 of both servers: FastAPI's `detail` list, and the rule of the first failure."""
+
+    detail: list[ValidationErrorItem]
     rule: str | None = None

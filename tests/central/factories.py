@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import itertools
 import uuid
 from typing import Any
@@ -86,3 +87,17 @@ def item(
 
 def batch(*items: dict[str, Any]) -> dict[str, Any]:
     return {"items": list(items)}
+
+
+def manifest_of(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """`biometrics.manifest` for attachments that travel as resumable uploads."""
+    return {
+        name: {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+        for name, content in files.items()
+    }
+
+
+def with_manifest(rec: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+    """`rec` announcing `files` in its manifest instead of carrying them inline."""
+    rec["biometrics"]["manifest"] = manifest_of(files)
+    return rec

@@ -115,7 +115,10 @@ class _Office:
 
     def __init__(self, d: Deployment, crasher_events: Crasher, report: SoakReport) -> None:
         self.http = httpx.AsyncClient(
-            base_url=d.local_url(OFFICE) + API, timeout=30, verify=d.verify
+            base_url=d.local_url(OFFICE) + API,
+            headers=d.operator_headers(),
+            timeout=30,
+            verify=d.verify,
         )
         self.crasher = crasher_events
         self.report = report

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ektp_sync.storage import create_engine
+from ektp_sync.storage import create_engine, sqlite_writer_engine
 from ektp_sync.synth import generate
 from ektp_sync.testing import eventually
 
@@ -74,3 +74,15 @@ async def test_sqlite_commits_are_fsynced_write_ahead_logged(tmp_path: Path) -> 
             assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 2
     finally:
         await engine.dispose()
+
+
+def test_the_group_commit_writer_is_as_durable(tmp_path: Path) -> None:
+    """The blocking connection that writes the node's recordings runs at the same settings."""
+    writer = sqlite_writer_engine(create_engine(f"sqlite:///{tmp_path / 'node.db'}"))
+    try:
+        with writer.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        writer.dispose()

@@ -10,6 +10,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from ektp_sync.cli import app
+from ektp_sync.domain.operators import Role
 from ektp_sync.launch import Deployment
 from ektp_sync.synth import generate
 from ektp_sync.testing import FAST_RETRY, CentreAdmin, DeploymentFactory, OfficeClient, eventually
@@ -19,12 +20,18 @@ pytestmark = pytest.mark.integration
 runner = CliRunner()
 
 
-async def status(d: Deployment, *args: str) -> Result:
+async def status(d: Deployment, *args: str, token: str | None = "") -> Result:
     """The command as a monitoring system runs it, in an 80-column terminal, trusting the
-    deployment's CA as an operator's machine would."""
+    deployment's CA as an operator's machine would, with a clerk's token in EKTP_TOKEN (or
+    `token`; None: none)."""
     assert d.tls_files is not None
     command = ["status", "--local-url", d.local_url(), "--ca", str(d.tls_files.ca), *args]
-    return await asyncio.to_thread(runner.invoke, app, command, env={"COLUMNS": "80"})
+    env = {"COLUMNS": "80", "EKTP_TOKEN": d.operator_token(Role.CLERK)}
+    if token is None:
+        env["EKTP_TOKEN"] = ""
+    elif token:
+        env["EKTP_TOKEN"] = token
+    return await asyncio.to_thread(runner.invoke, app, command, env=env)
 
 
 def narrow(result: Result) -> bool:
@@ -36,6 +43,10 @@ async def test_each_exit_code_of_the_status_check(ektp_deployment: DeploymentFac
     healthy = await status(d)
     assert healthy.exit_code == 0, healthy.output
     assert narrow(healthy) and "Centre https://127.0.0.1:" in healthy.stdout
+    # the node needs an operator's token: none (and no token file in --data-dir) is refused
+    refused = await status(d, "--data-dir", str(d.base_dir / "nowhere"), token=None)
+    assert refused.exit_code == 1 and "refused the request (401" in refused.stderr
+    assert (await status(d, "--token", d.operator_token())).exit_code == 0
 
     body = generate(1, seed=5)[0].record
     async with OfficeClient.of(d) as office, CentreAdmin.of(d) as admin:

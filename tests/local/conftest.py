@@ -12,14 +12,21 @@ import pytest
 from fastapi import FastAPI
 
 from ektp_sync.config import LocalSettings
+from ektp_sync.signing import Signer
 from local_server.app import create_app
 
-from .fake_centre import API_KEY, FakeCentre, serve
+from .fake_centre import API_KEY, CENTRE_KEY, FakeCentre, serve
+
+SUPERVISOR_TOKEN = "supervisor-token-" + "s" * 16
+CLERK_TOKEN = "clerk-token-" + "c" * 16
+#: the operators of every test node: a supervisor (the default client's) and a clerk
+OPERATORS = {"sari": f"{SUPERVISOR_TOKEN}:supervisor", "budi": f"{CLERK_TOKEN}:clerk"}
 
 
 @pytest.fixture
 def settings_for(db_url: str, tmp_path: Path) -> Callable[..., LocalSettings]:
-    """Settings with quick retries, pointing at `central_url`; keys in a scratch data dir."""
+    """Settings with quick retries, pointing at `central_url`, pinning `CENTRE_KEY` (the
+    default FakeCentre's), with the operators of `OPERATORS`; keys in a scratch data dir."""
 
     def make(central_url: str = "http://127.0.0.1:9", **overrides: Any) -> LocalSettings:
         values: dict[str, Any] = {
@@ -27,6 +34,8 @@ def settings_for(db_url: str, tmp_path: Path) -> Callable[..., LocalSettings]:
             "data_dir": tmp_path / "node",
             "central_url": central_url,
             "api_key": API_KEY,
+            "central_public_key": Signer(CENTRE_KEY).public_key_b64,
+            "operators": OPERATORS,
             "backoff_base": 0.05,
             "backoff_cap": 0.3,
             "idle_poll_seconds": 0.1,
@@ -44,11 +53,17 @@ def settings_for(db_url: str, tmp_path: Path) -> Callable[..., LocalSettings]:
 
 
 @contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and talk to it in-process."""
+async def running(
+    app: FastAPI, token: str | None = SUPERVISOR_TOKEN
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in-process, as the operator of `token` (the
+    supervisor by default; None: no Authorization header)."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node/api/v1") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost/api/v1", headers=headers
+        ) as client:
             yield client
 
 

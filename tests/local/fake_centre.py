@@ -1,7 +1,9 @@
 """A small stand-in of the centre for the local node's tests: the contract's office routes.
 
-It signs real Ed25519 authorisations and can be told to shed load (503 + Retry-After), refuse
-items as invalid, tamper with signatures, or hold decisions back in review.
+It signs real Ed25519 authorisations and decisions and can be told to shed load (503 +
+Retry-After), refuse items as invalid, tamper with signatures, or hold decisions back in review.
+By default it signs with `CENTRE_KEY`, the key `settings_for` pins: it plays the real centre.
+Made with a key of its own (`FakeCentre(signer=impostor())`) it plays a fake one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from ektp_sync.wire import Decision, ResidentRecord
 
 API_KEY = "office-key"
 
+#: the real centre's key in these tests (the nodes of `settings_for` pin it)
+CENTRE_KEY = Ed25519PrivateKey.generate()
+
+
+def impostor() -> Signer:
+    """A signer with a key of its own: a centre the node must not believe."""
+    return Signer(Ed25519PrivateKey.generate())
+
 
 @dataclass
 class Busy:
@@ -35,37 +45,42 @@ class Busy:
 
 @dataclass
 class FakeCentre:
-    signer: Signer = field(default_factory=lambda: Signer(Ed25519PrivateKey.generate()))
+    signer: Signer = field(default_factory=lambda: Signer(CENTRE_KEY))
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     feed: list[Decision] = field(default_factory=list)
     busy: list[Busy] = field(default_factory=list)  # answered to the next POSTs, in order
     invalid_niks: set[str] = field(default_factory=set)
     review_niks: set[str] = field(default_factory=set)
     tamper: bool = False
+    unsigned: bool = False  # decisions go out without a signature
+    offered_key: str | None = None  # /keys offers this instead of the signer's (a lying centre)
     max_items: int | None = None  # 413 for batches with more items than this
     batches: list[list[str]] = field(default_factory=list)
     gzipped: int = 0
     hold: asyncio.Event | None = None  # intake waits for it: a batch stays in flight
 
-    def decide(self, submission_id: str, nik: str, status: str, reason: str) -> None:
+    def decide(
+        self, submission_id: str, nik: str, status: str, reason: str, signer: Signer | None = None
+    ) -> None:
+        """Publish a decision, signed by the centre's key (or by `signer`: a forgery)."""
+        signer = signer or self.signer
         authorisation = None
         if status == "approved":
-            authorisation = self.signer.authorise(
+            authorisation = signer.authorise(
                 submission_id, nik, f"AP-{len(self.feed):06d}", "2026-11-29T03:00:00+00:00"
             )
             if self.tamper:
                 authorisation = authorisation.model_copy(update={"approval_no": "AP-FORGED"})
-        self.feed.append(
-            Decision.model_validate(
-                {
-                    "submission_id": submission_id,
-                    "nik": nik,
-                    "status": status,
-                    "reason": reason,
-                    "authorisation": authorisation,
-                }
-            )
+        decision = Decision.model_validate(
+            {
+                "submission_id": submission_id,
+                "nik": nik,
+                "status": status,
+                "reason": reason,
+                "authorisation": authorisation,
+            }
         )
+        self.feed.append(decision if self.unsigned else signer.sign_decision(decision))
 
     def intake(self, item: dict[str, Any]) -> dict[str, Any]:
         sid = item["submission_id"]
@@ -117,8 +132,11 @@ class FakeCentre:
             }
 
         @app.get("/api/v1/keys")
-        async def keys() -> dict[str, str]:
-            return {"algorithm": "Ed25519", "public_key": self.signer.public_key_b64}
+        async def keys() -> dict[str, Any]:
+            published = self.signer.published()  # with the next key, if it rotates
+            if self.offered_key:
+                published = published.model_copy(update={"public_key": self.offered_key})
+            return published.model_dump(mode="json")
 
         return app
 

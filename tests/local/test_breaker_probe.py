@@ -27,6 +27,7 @@ from local_server.sync.health import LinkMonitor
 from local_server.sync.link import CentreLink
 from local_server.sync.policy import RetryPolicy
 from local_server.sync.puller import Puller
+from local_server.sync.trust import CentreTrust
 
 
 class _Inbox:
@@ -35,10 +36,13 @@ class _Inbox:
     async def get(self, key: str) -> str | None:
         return None
 
+    async def set(self, key: str, value: str) -> None:
+        pass
+
     async def pin_public_key(self, key_b64: str) -> str:
         return key_b64
 
-    async def apply(self, decisions: Any, next_cursor: str) -> int:
+    async def apply(self, decisions: Any, next_cursor: str, refused: Any = None) -> int:
         return 0
 
 
@@ -53,19 +57,29 @@ async def pulling(
     """A puller running against `centre` (a mock transport) through a breaker of threshold 1;
     `link_was_failing` opens the breaker first, so the puller's first request is a probe."""
     key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_b64 = base64.b64encode(key).decode()
     settings = LocalSettings(
         data_dir=tmp_path,
         central_url="https://centre.invalid",
-        central_public_key=base64.b64encode(key).decode(),
+        central_public_key=key_b64,
         decisions_poll_seconds=0.05,
     )
-    client = CentreClient(settings, transport=httpx.MockTransport(centre))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/keys"):  # the pinned key, offered as it should be
+            return httpx.Response(200, json={"algorithm": "Ed25519", "public_key": key_b64})
+        return centre(request)
+
+    client = CentreClient(settings, transport=httpx.MockTransport(answer))
     breaker = CircuitBreaker(threshold=1, probe_interval=0.05)
     if link_was_failing:
         breaker.failed()
     link = CentreLink(client, LinkMonitor(url=settings.central_url), policy, breaker)
-    # duck-typed inbox: the puller uses only these three methods
-    puller = Puller(settings, cast(Inbox, _Inbox()), link)
+    # duck-typed inbox: the puller and its trust use only these methods
+    inbox = cast(Inbox, _Inbox())
+    trust = CentreTrust(settings, inbox)
+    await trust.load()
+    puller = Puller(settings, inbox, link, trust)
     breaker.on_close(puller.wake)  # as the worker wires it
     task = asyncio.create_task(puller.run())
     try:

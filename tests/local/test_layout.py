@@ -24,11 +24,14 @@ RANK = {
     "figures": 3,
     "service": 4,
     "metrics": 5,
+    "auth": 5,
+    "audit": 5,
+    "guards": 5,
     "routes": 6,
     "errors_http": 6,
     "app": 7,
 }
-HTTP_EDGE = {"app", "routes", "errors_http"}
+HTTP_EDGE = {"app", "routes", "errors_http", "auth", "audit", "guards"}
 
 
 def modules(root: Path) -> list[Path]:

@@ -74,6 +74,7 @@ async def test_tampered_signature_refuses_printing(
     fake.tamper = True
     async with running(create_app(settings_for(url))) as node:
         record_id = await record(node, resident(110))
+        # the decision is the centre's (signed); its authorisation is checked at print
         await reaches(node, record_id, "approved")
         response = await node.post(f"/records/{record_id}/print")
         assert response.status_code == 409
@@ -184,11 +185,17 @@ async def test_a_changed_centre_key_is_not_accepted(
     fake.signer = Signer(Ed25519PrivateKey.generate())  # an impostor, or an unannounced rotation
     async with running(create_app(settings)) as node:
         record_id = await record(node, resident(171))
-        await reaches(node, record_id, "approved")
-        status = (await node.get("/status")).json()
-        assert "public key" in status["last_error"]
+
+        async def refused() -> dict[str, Any] | None:
+            status: dict[str, Any] = (await node.get("/status")).json()
+            return status if status["centre_key"]["key_refused"] else None
+
+        status = await eventually(refused, timeout=30, interval=0.05)
+        assert "pinned" in status["last_error"]
+        # no decision of the other key is applied: the record is not approved
+        assert (await view_of(node, record_id))["state"] != "approved"
         response = await node.post(f"/records/{record_id}/print")
-        assert response.json()["rule"] == "signature_invalid"
+        assert response.json()["rule"] == "not_approved"
 
 
 async def test_dropped_connections_are_retried_never_failed(settings_for: Settings) -> None:

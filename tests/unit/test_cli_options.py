@@ -44,6 +44,11 @@ def no_ektp_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("EKTP_"):
             monkeypatch.delenv(name)
+    # a node needs the centre's key; the tests below are about other options
+    monkeypatch.setenv("EKTP_CENTRAL_PUBLIC_KEY", CENTRE_KEY)
+
+
+CENTRE_KEY = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 
 
 @pytest.mark.parametrize("path", [p for p, _ in commands()], ids=" ".join)
@@ -198,3 +203,53 @@ def test_the_node_refuses_plain_http_to_another_machine(monkeypatch: pytest.Monk
 def test_the_centres_ca_must_exist(tmp_path: Path) -> None:
     result = runner.invoke(app, ["local", "serve", "--central-ca", str(tmp_path / "ca.pem")])
     assert result.exit_code == 2 and "--central-ca" in result.output
+
+
+def test_the_node_needs_the_centres_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen = captured(monkeypatch, "serve_node")
+    monkeypatch.delenv("EKTP_CENTRAL_PUBLIC_KEY")
+    missing = runner.invoke(app, ["local", "serve"])
+    assert missing.exit_code == 2 and "--central-public-key is required" in missing.output
+    key_file = tmp_path / "central_signing_key.pub"
+    key_file.write_text(CENTRE_KEY + "\n")
+    assert (
+        runner.invoke(app, ["local", "serve", "--central-public-key", f"@{key_file}"]).exit_code
+        == 0
+    )
+    assert runner.invoke(app, ["local", "serve", "--trust-first-key"]).exit_code == 0
+    assert seen[0].central_public_key == CENTRE_KEY
+    assert seen[1].central_public_key is None and seen[1].trust_first_key
+    garbage = runner.invoke(app, ["local", "serve", "--central-public-key", "abc"])
+    assert garbage.exit_code == 2 and "not an Ed25519 public key" in garbage.output
+
+
+def test_operators_by_flag_and_by_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = captured(monkeypatch, "serve_node")
+    ana, budi = "ana=" + "a" * 20 + ":supervisor", "budi=" + "b" * 20 + ":clerk"
+    flags = ["--operator", ana, "--operator", budi, "--allowed-host", "kantor.local"]
+    assert runner.invoke(app, ["local", "serve", *flags]).exit_code == 0
+    env = {"EKTP_OPERATOR": f"{ana} {budi}", "EKTP_ALLOWED_HOST": "kantor.local"}
+    assert runner.invoke(app, ["local", "serve"], env=env).exit_code == 0
+    assert seen[0] == seen[1]
+    assert [(g.name, g.role.value) for g in seen[0].grants] == [
+        ("ana", "supervisor"),
+        ("budi", "clerk"),
+    ]
+    assert seen[0].allowed_hosts == ["kantor.local"]
+    wrong = runner.invoke(app, ["local", "serve", "--operator", "ana=" + "s" * 20 + ":root"])
+    assert wrong.exit_code == 2 and "role 'root'" in wrong.output and "s" * 20 not in wrong.output
+
+
+def test_a_key_rotation_needs_its_key_and_an_aware_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen = captured(monkeypatch, "serve_centre")
+    base = ["central", "serve", "--office", "6172=k", "--data-dir", str(tmp_path)]
+    key = ["--next-signing-key", str(tmp_path / "next.pem")]
+    alone = runner.invoke(app, [*base, *key])
+    assert alone.exit_code == 2 and "go together" in alone.output
+    naive = runner.invoke(app, [*base, *key, "--next-key-from", "2027-01-01T00:00:00"])
+    assert naive.exit_code == 2 and "time zone" in naive.output
+    when = "2027-01-01T00:00:00+07:00"
+    assert runner.invoke(app, [*base, *key, "--next-key-from", when]).exit_code == 0
+    assert seen[0].next_key_valid_from.isoformat() == when

@@ -79,7 +79,9 @@ def test_processes_creating_the_key_at_once_all_get_the_same_key(tmp_path: Path)
         keys = pool.map(_public_key_of, [path] * 8)
     assert len(set(keys)) == 1
     assert Signer.load_or_create(path).public_key_b64 == keys[0]
-    assert [p.name for p in path.parent.iterdir()] == ["signing.pem"]
+    # no candidate left behind; the public key published next to it, for the offices to pin
+    assert sorted(p.name for p in path.parent.iterdir()) == ["signing.pem", "signing.pub"]
+    assert (path.parent / "signing.pub").read_text() == keys[0] + "\n"
 
 
 def _public_key_of(path: Path) -> str:

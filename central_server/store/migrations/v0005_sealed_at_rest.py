@@ -1,7 +1,7 @@
 """Personal data sealed at rest: NIKs, records, templates, errors and authorisations.
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-02
 
 Each clear column becomes a sealed one (AES-256-GCM under the data key, bound to its table,
@@ -28,7 +28,7 @@ from ektp_sync.migrations import MigrationError, revision_data_key
 from ektp_sync.migrations.rows import count_rows, rewrite_rows
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Personal data sealed at rest: a record's NIK, payload and authorisation, a spent NIK.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-02
 
 `records.nik`, `payload` and `authorisation` (clear text) become `nik_sealed`, `payload_sealed`
@@ -27,7 +27,7 @@ from ektp_sync.migrations.rows import count_rows, rewrite_rows
 from local_server.store.sealed import NodeSealer
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

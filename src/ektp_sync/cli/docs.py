@@ -18,12 +18,14 @@ class Page(enum.StrEnum):
 
     INTERFACE = "interface"
     OPERATORS = "operators"
+    CONSOLE = "console"
     TESTING = "testing"
     ARCHITECTURE = "architecture"
     GUARANTEES = "guarantees"
     NETSIM = "netsim"
     PERFORMANCE = "performance"
     SECURITY = "security"
+    PACKETS = "packets"
 
 
 def docs_dir() -> Path:

@@ -31,6 +31,7 @@ from ektp_sync.keyfiles import private_dir, private_file
 from ektp_sync.logs import log_config
 from ektp_sync.migrations import MigrationError, Schema, Upgrade, upgrade
 from ektp_sync.sealing import DataKey
+from ektp_sync.slowclients import protocol_factory
 from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine, sqlite_files
 
 central_app = typer.Typer(
@@ -100,6 +101,9 @@ def _uvicorn_options(settings: Listening, port: int) -> dict[str, Any]:
         # uvicorn's loggers and ours on one handler, in the format asked for (ektp_sync.logs)
         "log_config": log_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        # slow clients: a deadline on each request's head, a cap on connections (slowclients)
+        "http": protocol_factory(settings.header_timeout_seconds, settings.max_connections),
+        "timeout_keep_alive": settings.keep_alive_seconds,
         **tls,
     }
 

@@ -21,7 +21,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ektp_sync.cli.options import Command, LocalUrl, env
+from ektp_sync.cli.options import DEFAULT_DATA_DIR, Command, DataDir, LocalUrl, env
+from ektp_sync.domain.operators import OPERATOR_TOKEN_FILE
 from ektp_sync.domain.states import RecordState
 
 S = RecordState
@@ -209,6 +210,25 @@ def render(console: Console, status: dict[str, Any], pending: list[dict[str, Any
         console.print(f"      {escape(_why(item))}", style="dim", highlight=False)
 
 
+def operator_token(token: str | None, data_dir: Path) -> str | None:
+    """The token to send: the one given, else the node's own in `<data-dir>/operator-token`."""
+    if token:
+        return token
+    try:
+        return (data_dir / OPERATOR_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _refused_message(response: httpx.Response, url: str) -> str:
+    what = "no valid operator token" if response.status_code == 401 else "too small a role"
+    return (
+        f"error: the local node at {url} refused the request ({response.status_code}, {what}): "
+        "give an operator's token with --token (or EKTP_TOKEN), or --data-dir of the node "
+        f"whose {OPERATOR_TOKEN_FILE} to use"
+    )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("status", cls=Command)
     def status(
@@ -244,6 +264,15 @@ def register(app: typer.Typer) -> None:
                 help="CA certificate (PEM) of an https:// node; default: the system's CAs.",
             ),
         ] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(
+                envvar=env("token"),
+                metavar="TOKEN",
+                help="An operator's token; default: the node's own in <data-dir>/operator-token.",
+            ),
+        ] = None,
+        data_dir: DataDir = DEFAULT_DATA_DIR,
     ) -> None:
         """Counts per state, what waits to go up and why, link health; the exit code says
         what is wrong: 0 healthy, 1 node unreachable, 2 link down or breaker open, 3 the oldest
@@ -256,8 +285,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: cannot read --ca {ca}: {exc}", err=True)
             raise typer.Exit(2) from None
         try:
-            with httpx.Client(timeout=10, verify=verify) as client:
-                node = client.get(f"{base}/status").raise_for_status().json()
+            bearer = operator_token(token, data_dir)
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+            with httpx.Client(timeout=10, verify=verify, headers=headers) as client:
+                answer = client.get(f"{base}/status")
+                if answer.status_code in (401, 403):
+                    typer.echo(_refused_message(answer, local_url), err=True)
+                    raise typer.Exit(Health.NODE_UNREACHABLE)
+                node = answer.raise_for_status().json()
                 pending = client.get(f"{base}/uploads/pending", params={"limit": limit})
                 uploads = pending.raise_for_status().json()["uploads"]
         except httpx.HTTPError as exc:

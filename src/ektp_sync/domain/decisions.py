@@ -15,9 +15,12 @@ class DecisionStatus(StrEnum):
 
 class SubmissionStatus(StrEnum):
     """Where a submission stands at the centre: `pending` until de-duplicated, then a decision's
-    status (`review` until adjudicated); `invalid` when intake refused it, for good."""
+    status (`review` until adjudicated); `invalid` when intake refused it, for good. `held`: an
+    approval decided on the core while attachments of its manifest are still to arrive; it is
+    neither signed nor published until they have (offices see it as `pending`)."""
 
     PENDING = "pending"
+    HELD = "held"
     APPROVED = "approved"
     REJECTED = "rejected"
     REVIEW = "review"
