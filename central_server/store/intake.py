@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from central_server.store.sealed import CentreSealer
+from central_server.store.sealed import CentreSealer, attachment_id
 from central_server.store.tables import attachments, enrollments, uploads
 from central_server.store.uploads import manifest_rows
 from ektp_sync.domain.decisions import SubmissionStatus
@@ -83,7 +83,13 @@ class IntakeStore:
             result = await conn.execute(stmt, [_row(a, self._sealer) for a in arrivals])
             inserted = set(result.scalars().all())
             files = [
-                {"submission_id": sid, "name": name, "content": content}
+                {
+                    "submission_id": sid,
+                    "name": name,
+                    "content": self._sealer.seal_bytes(
+                        "attachments.content", attachment_id(sid, name), content
+                    ),
+                }
                 for sid in inserted
                 for name, content in by_id[sid].attachments.items()
             ]

@@ -10,7 +10,9 @@ its status), so a value copied into another row or column does not open:
 - identities: the NIK and the template, plus `nik_lookup`, a keyed hash of the NIK on which the
   database enforces "one identity per NIK" (a unique index: a sealed value is different every
   time, a keyed hash is equal for equal NIKs);
-- decision_log: the NIK and the authorisation.
+- decision_log: the NIK and the authorisation;
+- attachments: an inline attachment's content (photo, signature…), bound to its submission id
+  and name (a heavy packet's chunks are sealed by central_server.packets).
 
 The stores call `seal_*` on the way in and `open_*` on the way out; the gallery is built from
 `open_*` results at start and kept in memory (central_server.dedup).
@@ -33,6 +35,11 @@ def log_entry_id(submission_id: str, status: str) -> str:
     """What a decision-log entry's sealed values are bound to: a submission may be logged twice
     (review, then its adjudication), never twice in one status."""
     return f"{submission_id}/{status}"
+
+
+def attachment_id(submission_id: str, name: str) -> str:
+    """What an inline attachment's sealed content is bound to."""
+    return f"{submission_id}/{name}"
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ attachments = Table(
         nullable=False,
     ),
     Column("name", String(64), nullable=False),
-    Column("content", LargeBinary, nullable=False),
+    Column("content", LargeBinary, nullable=False),  # sealed (central_server.store.sealed)
     UniqueConstraint("submission_id", "name", name="uq_attachments_submission_name"),
 )
 

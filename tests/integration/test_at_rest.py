@@ -1,8 +1,8 @@
 """Personal data at rest, on real servers: after residents went through both servers (recorded,
 looked up by NIK, approved and decided), neither database holds a NIK, a name, an address, a
-birth place or a template in the clear (not in any column of any table, and on SQLite not in
-any byte of the database, -wal or -shm file); the logs hold no whole NIK; databases and keys
-are their owner's only (0600)."""
+birth place, a template or an inline attachment (a photo) in the clear (not in any column of
+any table, and on SQLite not in any byte of the database, -wal or -shm file); the logs hold no
+whole NIK; databases and keys are their owner's only (0600)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,14 @@ pytestmark = pytest.mark.integration
 
 PEOPLE = 5
 PERSONAL = ("nik", "full_name", "address", "birth_place")
+PHOTO_BYTES = 2048
 
 
 def residents(count: int, seed: int) -> list[dict[str, Any]]:
-    """`count` residents the centre will approve (synth's planted duplicates left out)."""
-    return [r.record for r in generate(count * 2, seed=seed) if r.phase == 1][:count]
+    """`count` residents the centre will approve (synth's planted duplicates left out), each
+    with a photo sent inline."""
+    people = generate(count * 2, seed=seed, attachment_bytes=PHOTO_BYTES)
+    return [r.record for r in people if r.phase == 1][:count]
 
 
 def secrets_of(person: dict[str, Any]) -> dict[str, bytes]:
@@ -39,6 +42,9 @@ def secrets_of(person: dict[str, Any]) -> dict[str, bytes]:
     template = person["biometrics"]["template"]
     found["template (base64)"] = template[8:72].encode()
     found["template (raw)"] = base64.b64decode(template)[16:80]
+    photo = person["biometrics"]["attachments"]["photo"]
+    found["photo (base64)"] = photo[8:72].encode()
+    found["photo (raw)"] = base64.b64decode(photo)[16:80]
     return found
 
 

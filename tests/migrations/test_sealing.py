@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central_server.store import CentreStore
-from central_server.store.sealed import CentreSealer
+from central_server.store.sealed import CentreSealer, attachment_id
 from central_server.store.tables import SCHEMA as CENTRAL
-from central_server.store.tables import identities
+from central_server.store.tables import attachments, identities
 from ektp_sync.migrations import MigrationError, current_revision, head, schema_diff, upgrade
 from ektp_sync.sealing import DataKey, SealError
 from local_server.store import NodeStore
@@ -33,6 +33,7 @@ NIKS = ("6172010605900001", "6172014506900002")
 NAME = "Siti Rahayu Kusumawati"
 TEMPLATE = np.linspace(-1, 1, 128, dtype=np.float32)
 TEMPLATE /= np.linalg.norm(TEMPLATE)
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256))  # an inline attachment's bytes
 
 
 async def clear_values(engine: AsyncEngine, *needles: str | bytes) -> list[str]:
@@ -135,8 +136,8 @@ async def test_a_sealed_value_does_not_open_in_another_row(db_url: str, engines:
 
 
 async def old_centre(engine: AsyncEngine) -> None:
-    """A centre database at 0001: one approved submission (its identity and decision logged),
-    one pending, one invalid (its errors quote the item), all in clear."""
+    """A centre database at 0001: one approved submission (its identity and decision logged,
+    an inline attachment), one pending, one invalid (its errors quote the item), all in clear."""
     await upgrade(engine, CENTRAL, "0001")
     now = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
     signed = {"submission_id": "s1", "nik": NIKS[0], "approval_no": "A-1",
@@ -162,6 +163,11 @@ async def old_centre(engine: AsyncEngine) -> None:
             ],
         )  # fmt: skip
         await conn.execute(
+            insert(meta.tables["attachments"]).values(
+                submission_id="s1", name="photo", content=PHOTO
+            )
+        )
+        await conn.execute(
             insert(meta.tables["identities"]).values(
                 nik=NIKS[0], template=TEMPLATE.tobytes(), submission_id="s1", office_code="6172",
                 enrolled_at=now,
@@ -182,13 +188,20 @@ async def test_centre_rows_in_clear_are_sealed_and_read_back_whole(
     await old_centre(engine)
     assert len(await clear_values(engine, *NIKS, NAME)) >= 6
     assert len(await clear_values(engine, TEMPLATE.tobytes()[:64])) == 2  # enrolled, identity
+    assert await clear_values(engine, PHOTO) == ["attachments.content"]
     with pytest.raises(MigrationError, match="data key"):
         await upgrade(engine, CENTRAL)
     done = await upgrade(engine, CENTRAL, data_key=KEY)
     assert (done.before, done.after) == ("0001", head(CENTRAL))
     assert await schema_diff(engine, CENTRAL) == []
-    assert await clear_values(engine, *NIKS, NAME, TEMPLATE.tobytes()[:64]) == []
+    assert await clear_values(engine, *NIKS, NAME, TEMPLATE.tobytes()[:64], PHOTO) == []
     store = CentreStore(engine, KEY)
+    async with engine.connect() as conn:
+        sealed_photo = await conn.scalar(select(attachments.c.content))
+    opened = CentreSealer(KEY).open_bytes(
+        "attachments.content", attachment_id("s1", "photo"), sealed_photo
+    )
+    assert opened == PHOTO
     # the gallery's source: identities opened
     [(_, nik, template)] = await store.decisions.identities_after(0)
     assert nik == NIKS[0] and np.array_equal(np.frombuffer(template, np.float32), TEMPLATE)

@@ -7,11 +7,12 @@ Create Date: 2026-12-02
 Each clear column becomes a sealed one (AES-256-GCM under the data key, bound to its table,
 column and submission id, see central_server.store.sealed): enrollments' nik, errors, record,
 template and authorisation; identities' nik and template; the decision log's nik and
-authorisation. `identities.nik_lookup`, a keyed hash of the NIK, takes over the uniqueness the
-database enforced on `identities.nik`. Rows already there are sealed in this revision's
-transaction, which therefore needs the data key (`revision_data_key`); an empty database needs
-none. The context format is the running centre's (CentreSealer), so rows sealed here open like
-rows it seals itself.
+authorisation. An inline attachment's `content` (photo, signature…) is sealed in place (bound
+to its submission id and name). `identities.nik_lookup`, a keyed hash of the NIK, takes over
+the uniqueness the database enforced on `identities.nik`. Rows already there are sealed in this
+revision's transaction, which therefore needs the data key (`revision_data_key`); an empty
+database needs none. The context format is the running centre's (CentreSealer), so rows
+sealed here open like rows it seals itself.
 
 Downgrade only on an empty database: it would have to write the data back in clear.
 """
@@ -23,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from central_server.store.sealed import CentreSealer, log_entry_id
+from central_server.store.sealed import CentreSealer, attachment_id, log_entry_id
 from ektp_sync.migrations import MigrationError, revision_data_key
 from ektp_sync.migrations.rows import count_rows, rewrite_rows
 
@@ -66,6 +67,16 @@ def _table(name: str) -> sa.TableClause:
     if name == "identities":
         columns.append(sa.column("nik_lookup", sa.String()))
     return sa.table(name, *columns)
+
+
+#: inline attachments: `content` keeps its name, sealed in place (as `upload_chunks.content`)
+ATTACHMENTS = sa.table(
+    "attachments",
+    sa.column("id"),
+    sa.column("submission_id", sa.String()),
+    sa.column("name", sa.String()),
+    sa.column("content", sa.LargeBinary()),
+)
 
 
 def upgrade() -> None:
@@ -127,6 +138,14 @@ def _seal_rows(sealer: CentreSealer) -> None:
     ):
         read = ["submission_id", *extra, *(clear for clear, _, _ in SEALED[name])]
         rewrite_rows(_table(name), KEYS[name], read, convert)
+
+    def attachment(row: tuple[Any, ...]) -> dict[str, Any]:
+        _, sid, name, content = row
+        return {
+            "content": sealer.seal_bytes("attachments.content", attachment_id(sid, name), content)
+        }
+
+    rewrite_rows(ATTACHMENTS, "id", ["submission_id", "name", "content"], attachment)
 
 
 def downgrade() -> None:
