@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import backlog, dedup, drain, eta, queueops, uploads
+from bench import backlog, bigcentre, dedup, drain, eta, packets, queueops, realdrain, uploads
 from bench.report import Result, render, write_json
 
 #: name → (what it measures, how to run it in a scratch directory)
@@ -22,10 +22,17 @@ BENCHES: dict[str, tuple[str, Callable[[Path, bool], Result]]] = {
         "3. storing a record (POST /records) vs persist-queue, sqlite3, the disk",
         queueops.run,
     ),
-    "dedup": ("4. de-duplication vs numpy roofline", lambda _dir, quick: dedup.run(quick)),
+    "dedup": (
+        "4. de-duplication vs the machine's sgemm peak and read bandwidth",
+        lambda _dir, quick: dedup.run(quick),
+    ),
+    "workers": ("4b. one gallery for all centre workers: memory", bigcentre.run),
+    "realdrain": ("4c. drain against a centre holding a big register", realdrain.run),
     "backlog": ("5. 137,533-record backlog: memory and claim latency", backlog.run),
     "eta": ("6. the operator's estimates vs what then happens, on VSAT", eta.run),
     "uploads": ("7. the centre taking heavy packets in as tus uploads", uploads.run),
+    "packets": ("8. heavy packets over a link that keeps breaking", packets.run),
+    "smallfirst": ("9. a small record behind 100 MB of packets", packets.run_small_first),
 }
 
 

@@ -168,9 +168,9 @@ async def service_path(path: Path, people: Sequence[ResidentRecord], callers: in
     )
     store = NodeStore.open(url, settings.data_key())
     try:
-        worker = SyncWorker(store, settings)  # never started: the centre is not part of this
+        worker = SyncWorker(store, settings, store.key)  # never started: no centre here
         figures = Figures(store.figures, worker.link)
-        service = RecordService(store.records, settings, worker, figures)
+        service = RecordService(store.records, settings, worker, figures, store.key)
 
         async def caller(mine: Sequence[ResidentRecord]) -> None:
             for person in mine:

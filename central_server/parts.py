@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from central_server.auth import ApiKeys
 from central_server.dedup.engine import DedupEngine
+from central_server.dedup.gallery import INITIAL_CAPACITY
+from central_server.dedup.rows import rows_from_env
 from central_server.dedup.worker import DedupWorker
 from central_server.faults import FaultInjector
 from central_server.feed import Feed
@@ -60,7 +62,12 @@ class CentreParts:
         metrics = CentreMetrics()
         intake = Intake(store.intake, settings.max_backlog, asyncio.Event(), metrics)
         dedup = DedupEngine(
-            store.decisions, signer, settings.thresholds, on_commit=decided.pulse, metrics=metrics
+            store.decisions,
+            signer,
+            settings.thresholds,
+            on_commit=decided.pulse,
+            metrics=metrics,
+            rows=rows_from_env(INITIAL_CAPACITY),  # shared by the workers of `serve --workers N`
         )
         faults = FaultInjector()
         return cls(

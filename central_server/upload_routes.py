@@ -29,8 +29,36 @@ async def tus_resumable(
 
 uploads_router = APIRouter(
     dependencies=[Depends(injected_faults), Depends(tus_resumable)],
-    responses=errors(401, 403, 404, 409, 410, 412, 413, 415, 422, 460),
+    responses=errors(400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 460),
 )
+
+
+def _header(name: str, pattern: str, required: bool = True) -> dict[str, object]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "schema": {"type": "string", "pattern": pattern},
+    }
+
+
+# tus's headers, documented as the protocol requires them; the handlers read them as optional
+# (include_in_schema=False) so that a missing or malformed one gets tus's answer (400, 415),
+# not a generic 422
+_DIGITS = r"^[0-9]{1,19}$"
+_CREATION = {
+    "parameters": [_header("Upload-Length", _DIGITS), _header("Upload-Metadata", r"^[ -~]*$")]
+}
+_CHUNK = {
+    "parameters": [
+        _header("Upload-Offset", _DIGITS),
+        _header("Upload-Checksum", r"^(sha1|sha256) [A-Za-z0-9+/]+=*$", required=False),
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {tus.OFFSET_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
 uploads_public_router = APIRouter()
 
 
@@ -39,13 +67,17 @@ async def tus_options() -> Response:
     return Response(status_code=204, headers=tus.server_headers())
 
 
-@uploads_router.post(UPLOADS, status_code=201)
+@uploads_router.post(UPLOADS, status_code=201, openapi_extra=_CREATION)
 async def create_upload(
     request: Request,
     office: Office,
     packets: PacketsPart,
-    upload_length: Annotated[str | None, Header(alias="Upload-Length")] = None,
-    upload_metadata: Annotated[str | None, Header(alias="Upload-Metadata")] = None,
+    upload_length: Annotated[
+        str | None, Header(alias="Upload-Length", include_in_schema=False)
+    ] = None,
+    upload_metadata: Annotated[
+        str | None, Header(alias="Upload-Metadata", include_in_schema=False)
+    ] = None,
 ) -> Response:
     """tus creation of one manifest entry; again for the same entry: the same upload."""
     length = tus.parse_offset(upload_length, "Upload-Length")
@@ -68,15 +100,21 @@ async def upload_offset(upload_id: str, office: Office, packets: PacketsPart) ->
     return Response(status_code=200, headers={**_offsets(state), "Cache-Control": "no-store"})
 
 
-@uploads_router.patch(UPLOADS + "/{upload_id}", status_code=204)
+@uploads_router.patch(UPLOADS + "/{upload_id}", status_code=204, openapi_extra=_CHUNK)
 async def upload_chunk(
     request: Request,
     upload_id: str,
     office: Office,
     packets: PacketsPart,
-    content_type: Annotated[str | None, Header(alias="Content-Type")] = None,
-    upload_offset: Annotated[str | None, Header(alias="Upload-Offset")] = None,
-    upload_checksum: Annotated[str | None, Header(alias="Upload-Checksum")] = None,
+    content_type: Annotated[
+        str | None, Header(alias="Content-Type", include_in_schema=False)
+    ] = None,
+    upload_offset: Annotated[
+        str | None, Header(alias="Upload-Offset", include_in_schema=False)
+    ] = None,
+    upload_checksum: Annotated[
+        str | None, Header(alias="Upload-Checksum", include_in_schema=False)
+    ] = None,
 ) -> Response:
     """One chunk: verified (Upload-Checksum), sealed and committed before the 204."""
     if (content_type or "").split(";")[0].strip().lower() != tus.OFFSET_STREAM:

@@ -32,14 +32,15 @@ def create_app(settings: LocalSettings) -> FastAPI:
         store = NodeStore.open(settings.database_url, settings.data_key())
         try:
             await store.migrate()
-            worker = SyncWorker(store, settings)
+            key = store.key  # the one data key: records and packet files sealed alike
+            worker = SyncWorker(store, settings, key)
             app.state.settings = settings
             app.state.operators = OperatorDirectory.from_settings(settings)
             app.state.audit_trail = store.audit
             app.state.worker = worker
             app.state.search = store.search
             figures = Figures(store.figures, worker.link)
-            app.state.service = RecordService(store.records, settings, worker, figures)
+            app.state.service = RecordService(store.records, settings, worker, figures, key)
             await worker.start()
             try:
                 yield

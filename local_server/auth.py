@@ -112,7 +112,7 @@ async def current_operator(
         raise NotAuthenticated(
             "the operator token is not known to this node", "operator_token_invalid"
         )
-    request.state.operator = operator  # for the access log's `operator` field
+    request.state.operator = operator  # for what runs after the route (e.g. a console page)
     return operator
 
 

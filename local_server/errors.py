@@ -82,6 +82,21 @@ class HostNotAllowed(AccessRefused):
     """A Host the node does not answer to (421): a name of another site rebound to this node."""
 
 
+class ManifestFromOperator(RecordRefused, InvalidInput):
+    """A manifest is what the node sends the centre (heavy packets); an operator records the
+    attachments themselves (422, as a body that fails validation)."""
+
+    def __init__(self) -> None:
+        rule = "manifest_not_accepted"
+        detail = (
+            "biometrics.manifest is for the node's link to the centre; record the attachments "
+            "inline (biometrics.attachments, base64)"
+        )
+        InvalidInput.__init__(
+            self, [input_error(rule, ("body", "biometrics", "manifest"), detail)], rule
+        )
+
+
 class CentreExchangeError(NodeError):
     """An exchange with the centre did not succeed; retry later (unless a subclass says so)."""
 
@@ -101,6 +116,10 @@ class CentreStatusError(CentreExchangeError):
     def __init__(self, message: str, status_code: int, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after)
         self.status_code = status_code
+        #: the centre's own words and rule (its error body, or the Ektp-Rule header of an
+        #: answer without a body), when it gave any
+        self.detail: str | None = None
+        self.rule: str | None = None
 
 
 class CentreBusy(CentreStatusError):

@@ -33,7 +33,10 @@ MAX_RECORD_BODY_BYTES = 4 * 1024 * 1024
 _RECORD_BODY = BodyLimits(raw_bytes=MAX_RECORD_BODY_BYTES, decoded_bytes=MAX_RECORD_BODY_BYTES)
 
 router = APIRouter(
-    prefix="/api/v1", dependencies=[Depends(current_operator)], responses=errors(401, 422)
+    prefix="/api/v1",
+    dependencies=[Depends(current_operator)],
+    # every route: no or an unknown token (401), a Host not of this node (421)
+    responses=errors(401, 421, 422),
 )
 health_router = APIRouter()
 

@@ -23,6 +23,7 @@ from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
+from ektp_sync.sealing import DataKey
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import (
     Authorisation,
@@ -37,7 +38,9 @@ from ektp_sync.wire import (
 )
 from local_server.errors import InvalidQuery, RecordConflict, RecordNotFound
 from local_server.figures import Figures, needs_action
+from local_server.store.packets import SealedFile
 from local_server.store.records import Action, RecordStore
+from local_server.sync import packing
 from local_server.sync.meters import ExchangeCounts
 from local_server.sync.worker import SyncWorker
 
@@ -79,9 +82,15 @@ def changed_fields(stored: dict[str, Any], corrected: ResidentRecord) -> list[st
 
 class RecordService:
     def __init__(
-        self, store: RecordStore, settings: LocalSettings, worker: SyncWorker, figures: Figures
+        self,
+        store: RecordStore,
+        settings: LocalSettings,
+        worker: SyncWorker,
+        figures: Figures,
+        key: DataKey,
     ) -> None:
         self._store = store
+        self._key = key
         self._settings = settings
         self._worker = worker
         self._figures = figures
@@ -91,7 +100,12 @@ class RecordService:
         the answer is the record as written (no read back)."""
         record_id = new_record_id()
         submission_id = new_submission_id(self._settings.office_code)
-        view = await self._store.add(record_id, submission_id, resident, utcnow())
+        files: list[SealedFile] = []
+        if not self._settings.inline_attachments:
+            resident, files = packing.split(
+                resident, record_id, self._key, self._settings.packet_min_bytes
+            )
+        view = await self._store.add(record_id, submission_id, resident, utcnow(), files)
         self._worker.wake()
         logger.info("record stored and queued", extra=_ids(record_id, submission_id))
         return view
@@ -139,6 +153,7 @@ class RecordService:
             link_summary=summary,
             needs_action=needs_action(counts),
             centre_key=self._worker.trust.status(),
+            packets=await self._worker.uploader.status(),
         )
 
     def exchange_counts(self) -> ExchangeCounts:
@@ -265,6 +280,11 @@ class RecordService:
         changed: list[str] | None = None,
         expected_submission_id: str | None = None,
     ) -> RecordView:
+        files: list[SealedFile] | None = None
+        if corrected is not None and not self._settings.inline_attachments:
+            corrected, files = packing.split_correction(
+                corrected, record_id, self._key, self._settings.packet_min_bytes
+            )
         done = await self._store.resend(
             record_id,
             submission_id=new_submission_id(self._settings.office_code),
@@ -274,6 +294,7 @@ class RecordService:
             changed=changed or (),
             expected_submission_id=expected_submission_id,
             by=by,
+            files=files,
         )
         if not done:
             view = await self.get(record_id)  # RecordNotFound if unknown

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 import numpy as np
 
 from central_server.dedup.gallery import Gallery
+from central_server.dedup.rows import Rows
 from central_server.errors import NotInReview, SubmissionNotFound
 from central_server.metrics import CentreMetrics
 from central_server.store.decisions import (
@@ -42,6 +43,9 @@ from ektp_sync.wire import Authorisation
 
 logger = logging.getLogger(__name__)
 
+#: identities read from the store per statement while loading the gallery at start
+LOAD_CHUNK = 20_000
+
 
 def issue_authorisation(signer: Signer, submission: Submission, now: dt.datetime) -> Authorisation:
     approval_no = f"KTP-{now:%Y%m%d}-{uuid.uuid4().hex[:16].upper()}"
@@ -64,19 +68,20 @@ class DedupEngine:
         thresholds: Thresholds,
         on_commit: Callable[[], None] = lambda: None,
         metrics: CentreMetrics | None = None,
+        rows: Rows | None = None,
     ) -> None:
         self._store = store
         self._signer = signer
         self._thresholds = thresholds
         self._on_commit = on_commit
         self._metrics = metrics
-        self.gallery = Gallery()
+        self.gallery = Gallery(rows=rows)
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
     async def _decision_transaction(self) -> AsyncIterator[DecisionTransaction]:
         gallery = self.gallery
-        async with self._lock:
+        async with self._lock, gallery.locked():
             mark = gallery.checkpoint()
             try:
                 async with self._store.transaction() as tx:
@@ -87,23 +92,41 @@ class DedupEngine:
                 # identities added in a transaction that did not commit must not stay matchable
                 gallery.rollback(mark)
                 raise
+            # committed: the other workers sharing the rows may match against them now (still
+            # under the rows' lock, so no other process publishes in between)
+            gallery.publish()
         self._on_commit()  # committed: offices waiting on the feed get them now
 
     def _catch_up(self, enrolled: Sequence[Identity]) -> int:
-        """Add identities enrolled since we last looked (by any process); ids only grow."""
+        """Add identities enrolled since we last looked (by any process); ids only grow.
+
+        The one place templates come from the store into the gallery (decrypting them, when
+        they are sealed at rest, belongs here and nowhere else)."""
+        if not enrolled:
+            return 0
         gallery = self.gallery
-        added = 0
-        for identity_id, nik, template in enrolled:
-            if nik not in gallery:
-                gallery.add(nik, np.frombuffer(template, dtype=np.float32))
-                added += 1
-            gallery.saw_identity(identity_id)
-        return added
+        niks = [nik for _, nik, _ in enrolled]
+        new = np.nonzero(gallery.rows_of(niks) < 0)[0].tolist()
+        if new:
+            templates = np.frombuffer(b"".join(enrolled[i][2] for i in new), dtype=np.float32)
+            gallery.add_many([niks[i] for i in new], templates.reshape(len(new), -1))
+        gallery.saw_identity(enrolled[-1][0])
+        return len(new)
 
     async def load_gallery(self) -> int:
-        """Build the gallery from the identities table (at start)."""
-        async with self._lock:
-            return self._catch_up(await self._store.identities_after(self.gallery.max_identity_id))
+        """Build the gallery from the identities table (at start), `LOAD_CHUNK` at a time so
+        that a million identities never sit in memory twice; with shared rows the first worker
+        loads them and the others find them published."""
+        gallery = self.gallery
+        added = 0
+        async with self._lock, gallery.locked():
+            while True:
+                chunk = await self._store.identities_after(gallery.max_identity_id, LOAD_CHUNK)
+                added += self._catch_up(chunk)
+                if len(chunk) < LOAD_CHUNK:
+                    break
+            gallery.publish()
+        return added
 
     async def has_pending(self) -> bool:
         return await self._store.has_pending()

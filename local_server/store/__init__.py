@@ -3,10 +3,10 @@
 No module of the node outside this package builds SQL (the revisions in `migrations/` aside).
 One `NodeStore` per process holds the engine; each concern uses its own part of it: `records`
 (what the service asks for), `queue(owner)` (uploads, leased to one sync worker), `decisions`
-(the centre's answers), `figures` (what the operator's estimates read), `outages` (the link's
-history), `audit` (what operators did) and `search` (residents' names, for the console);
-`tables` is the schema and `transitions` every change of a record's state. Where SQLite and
-PostgreSQL differ, `ektp_sync.storage` decides.
+(the centre's answers), `packets` (attachments sent apart, heavy packets), `figures` (what the
+operator's estimates read), `outages` (the link's history), `audit` (what operators did) and
+`search` (residents' names, for the console); `tables` is the schema and `transitions` every
+change of a record's state. Where SQLite and PostgreSQL differ, `ektp_sync.storage` decides.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from local_server.store.decisions import Inbox
 from local_server.store.figures import FigureStore
 from local_server.store.group_commit import GroupCommit
 from local_server.store.outages import OutageStore
+from local_server.store.packets import PacketStore
 from local_server.store.queue import Outbox
 from local_server.store.records import RecordStore
 from local_server.store.sealed import NodeSealer
@@ -41,6 +42,7 @@ class NodeStore:
         self.outages = OutageStore(engine)
         self.audit = AuditTrail(engine)
         self.search = ResidentSearch(engine, self.sealer)
+        self.packets = PacketStore(engine)
 
     @classmethod
     def open(cls, url: str, key: DataKey) -> NodeStore:

@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.decisions import DecisionReason
+from local_server.store.packets import bytes_waiting
 from local_server.store.queue import ITEM_OVERHEAD_BYTES
 from local_server.store.tables import outbox, records
 
@@ -47,7 +48,8 @@ async def bytes_to_send(conn: AsyncConnection) -> tuple[int, int]:
     /metrics, the estimates).
     """
     row = (await conn.execute(select(func.count(), func.sum(_ENTRY_BYTES)))).one()
-    return int(row[0]), int(row[1] or 0)
+    packets = await bytes_waiting(conn)
+    return int(row[0]), int(row[1] or 0) + packets.bytes_waiting
 
 
 class FigureStore:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import Executable
 
 from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
@@ -26,6 +27,14 @@ from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordVi
 from local_server.errors import NikInFlight
 from local_server.store.audit import write_entry
 from local_server.store.group_commit import GroupCommit
+from local_server.store.packets import (
+    INSERT_FILE,
+    SealedFile,
+    file_rows,
+    renew_files,
+    transfer_of,
+    waiting_transfer,
+)
 from local_server.store.queue import ENQUEUE, enqueue, queue_entry
 from local_server.store.sealed import NodeSealer
 from local_server.store.tables import outbox, records, submission_history
@@ -94,16 +103,26 @@ class RecordStore:
         self._sealer = sealer
 
     async def add(
-        self, record_id: str, submission_id: str, resident: ResidentRecord, now: dt.datetime
+        self,
+        record_id: str,
+        submission_id: str,
+        resident: ResidentRecord,
+        now: dt.datetime,
+        files: Sequence[SealedFile] = (),
     ) -> RecordView:
-        """Store the record and its queue entry in one transaction, shared with the recordings
-        made meanwhile (group commit); the record as stored, once durable. NikInFlight when
-        another record of the NIK is in flight (a partial unique index: two concurrent POSTs
-        cannot both pass, in one group or in two)."""
+        """Store the record, its queue entry and its attachments (`files`, heavy packets) in one
+        transaction, shared with the recordings made meanwhile (group commit); the record as
+        stored, once durable. NikInFlight when another record of the NIK is in flight (a partial
+        unique index: two concurrent POSTs cannot both pass, in one group or in two)."""
         row = new_record_row(record_id, submission_id, resident, now, self._sealer)
         entry = queue_entry(record_id, row["payload_bytes"], now)
+        statements: list[tuple[Executable, dict[str, Any]]] = [
+            (_INSERT_RECORD, row),
+            (ENQUEUE, entry),
+        ]
+        statements += [(INSERT_FILE, f) for f in file_rows(record_id, files, now)]
         try:
-            await self._commits.write([(_INSERT_RECORD, row), (ENQUEUE, entry)])
+            await self._commits.write(statements)
         except IntegrityError:
             raise NikInFlight(resident.nik) from None
         return RecordView(
@@ -117,6 +136,7 @@ class RecordStore:
             decision=None,
             created_at=now,
             updated_at=now,
+            transfer=waiting_transfer(files),
         )
 
     async def check_key(self) -> None:
@@ -136,7 +156,8 @@ class RecordStore:
             if row is None:
                 return None
             history = await self._history_of(conn, [record_id])
-        return self._view(row, history.get(record_id))
+            transfer = await transfer_of(conn, record_id)
+        return self._view(row, history.get(record_id)).model_copy(update={"transfer": transfer})
 
     async def page(
         self, state: RecordState | None, limit: int, after: str | None, nik: str | None
@@ -221,9 +242,11 @@ class RecordStore:
         changed: Sequence[str] = (),
         expected_submission_id: str | None = None,
         by: Operator,
+        files: Sequence[SealedFile] | None = None,
     ) -> bool:
-        """Archive the spent submission and re-queue the record under `submission_id`; the
-        operator's action goes to the audit trail in the same transaction.
+        """Archive the spent submission and re-queue the record under `submission_id`; its
+        attachments go up again (`files` replaces them, None keeps them); the operator's action
+        goes to the audit trail in the same transaction.
 
         False (and nothing written) unless the record is `failed` — and still under
         `expected_submission_id` when given, so a correction computed from an earlier read cannot
@@ -255,6 +278,7 @@ class RecordStore:
                     conn, record_id, submission_id, old.payload_bytes, now, corrected
                 )
                 await write_entry(conn, by, _AUDITED[action], record_id, now)
+                await renew_files(conn, record_id, files, now)
             except IntegrityError:
                 raise NikInFlight(corrected.nik if corrected is not None else spent_nik) from None
         return True

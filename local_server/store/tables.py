@@ -1,9 +1,9 @@
 """Every table of the office node, on one MetaData, and their migration history (`SCHEMA`).
 
-records, outbox (the upload queue), sync_state (decisions cursor, pinned key),
-submission_history, link_outages and audit_trail. A change here needs a revision in
-`local_server/store/migrations/`; tests/migrations fails until the migrated schema equals these
-tables again.
+records, outbox (the upload queue), packet_files (attachments sent apart, heavy packets),
+sync_state (decisions cursor, pinned key), submission_history, link_outages and audit_trail. A
+change here needs a revision in `local_server/store/migrations/`; tests/migrations fails until
+the migrated schema equals these tables again.
 """
 
 from __future__ import annotations
@@ -99,6 +99,33 @@ outbox = Table(
     # the claim's order (oldest first): walking this index stops after one batch of due rows,
     # where ix_outbox_due alone made SQLite sort every due row on each claim (bench/backlog.py)
     Index("ix_outbox_order", "enqueued_at", "record_id"),
+)
+
+#: Heavy packets: each attachment of a record, sealed (never in clear on disk), and how far its
+#: resumable upload to the centre has gone. Written in the transaction that stores the record;
+#: `acked` only ever holds an offset the centre acknowledged, so a SIGKILL loses no progress
+#: and doubles nothing (the centre's offset is asked again after a restart).
+packet_files = Table(
+    "packet_files",
+    metadata,
+    Column(
+        "record_id",
+        String(32),
+        ForeignKey("records.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),  # sealed with the data key
+    Column("status", String(12), nullable=False),  # waiting, done, cancelled
+    Column("acked", Integer, nullable=False, default=0),
+    Column("upload_url", Text),  # the centre's tus upload, once created
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),  # why the next attempt is made (e.g. the centre's resend)
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_packet_files_status", "status", "next_attempt_at"),
 )
 
 #: Small key-value store of the sync engine: decisions cursor, pinned public key of the centre.

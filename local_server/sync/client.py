@@ -161,8 +161,15 @@ class CentreClient:
             logger.debug("exchange with centre failed inside the transport", exc_info=exc)
             raise CentreUnreachable("connection to centre broke off") from exc
         if response.status_code >= 300:
-            raise _error_for(response)
+            error = _error_for(response)
+            error.detail, error.rule = _detail_of(response)
+            raise error
         return response
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One exchange (a path under /api/v1, or an absolute URL); an answer of 300 or more,
+        or none, raises a `CentreExchangeError` (the tus client's way in)."""
+        return await self._request(method, url, **kwargs)
 
     async def submit(self, items: Sequence[str]) -> IntakeResponse:
         """POST /enrollments of items already in JSON (`item_json`); the body is gzipped when
@@ -209,6 +216,23 @@ def item_json(
         separators=(",", ":"),
     )
     return envelope[:-1] + ',"record":' + record_json + "}"
+
+
+def _detail_of(response: httpx.Response) -> tuple[str | None, str | None]:
+    """`detail` and `rule` of an error body ({"detail", "rule"}); a HEAD's answer has no body,
+    its rule comes in the Ektp-Rule header."""
+    rule = response.headers.get("ektp-rule")
+    try:
+        body = response.json()
+    except ValueError:
+        return None, rule
+    if not isinstance(body, dict):
+        return None, rule
+    detail, said = body.get("detail"), body.get("rule")
+    return (
+        detail if isinstance(detail, str) else None,
+        said if isinstance(said, str) else rule,
+    )
 
 
 def _parse(model: type[M], response: httpx.Response) -> M:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from ektp_sync.config import LocalSettings
 from local_server.errors import CentreBusy, CentreExchangeError, CentreUnreachable
@@ -33,6 +34,8 @@ class Puller:
         self.trust = trust
         self._key_checked_at: float | None = None
         self._wake = asyncio.Event()
+        #: called after decisions were applied (the uploader cancels what a rejection made moot)
+        self.on_decided: Callable[[], None] = lambda: None
 
     async def run(self) -> None:
         """Poll the feed until the stop signal; an exchange cut short by shutdown is dropped."""
@@ -129,4 +132,5 @@ class Puller:
                 self.trust.refused(why)
             if applied:
                 logger.info("applied %d decisions from the centre", applied)
+                self.on_decided()
         return len(page.decisions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ektp_sync.config import LocalSettings
 from local_server.errors import BatchTooLarge, CentreBusy, CentreExchangeError, CentreUnreachable
@@ -30,6 +30,8 @@ class Pusher:
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self.leased: set[str] = set()  # record ids of batches in flight, released on shutdown
+        #: called when the centre accepted records (their attachments may now go up)
+        self.on_accepted: Callable[[], None] = lambda: None
 
     def wake(self) -> None:
         """A record was queued: look at the queue now instead of at the next idle poll."""
@@ -156,6 +158,8 @@ class Pusher:
                 errors = "; ".join(result.errors or ["no reason given"])
                 invalid[entry.record_id] = f"centre refused the record: {errors}"
         await self._outbox.ack(accepted)
+        if accepted:
+            self.on_accepted()
         await self._outbox.fail(invalid)
         for entry in batch:
             if entry.record_id in invalid:

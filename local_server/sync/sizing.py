@@ -38,3 +38,48 @@ class BatchSizer:
         if self.rate is None:
             return max(floor, min(self.start_bytes, self.ceiling))
         return int(max(floor, min(self.ceiling, self.rate * self.target_seconds)))
+
+
+#: attachment chunks never smaller: below this the round trip per chunk dominates
+MIN_CHUNK_BYTES = 16 * 1024
+#: the first chunks, before the link is measured
+START_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass
+class ChunkSizer:
+    """Chunk sizes of the attachment uploads (heavy packets), from the link's capacity.
+
+    A chunk's goodput is bounded by the chunk itself (one chunk per round trip per stream), so
+    sizing chunks from their own goodput would shrink them to the floor and the link would
+    idle. Each chunk therefore measures the link's capacity instead: its bytes, times the
+    streams sharing the link, over the time it took beyond the round trip. A stream then sends
+    its share of `seconds` plus one round trip of that capacity: together the streams keep the
+    link full across their round trips, and a cut costs at most one chunk.
+    """
+
+    ceiling: int
+    seconds: float = 1.0
+    smoothing: float = 0.3
+    capacity: float | None = None  # bytes/s the link carries, estimated
+    round_trip: float | None = None  # the shortest chunk seen: round trip plus a little
+
+    def observe(self, sent_bytes: int, took: float, streams: int) -> None:
+        if sent_bytes <= 0 or took <= 0:
+            return
+        self.round_trip = took if self.round_trip is None else min(self.round_trip, took)
+        # at least a tenth of the chunk's time is transfer: a noisy round trip cannot
+        # make the capacity infinite
+        sending = max(took - self.round_trip, took / 10)
+        sample = sent_bytes * max(1, streams) / sending
+        if self.capacity is None:
+            self.capacity = sample
+        else:
+            self.capacity += self.smoothing * (sample - self.capacity)
+
+    def chunk_bytes(self, streams: int) -> int:
+        floor = min(MIN_CHUNK_BYTES, self.ceiling)
+        if self.capacity is None:
+            return min(START_CHUNK_BYTES, self.ceiling)
+        share = self.capacity * (self.seconds + (self.round_trip or 0.0)) / max(1, streams)
+        return int(max(floor, min(self.ceiling, share)))

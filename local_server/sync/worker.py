@@ -1,4 +1,5 @@
-"""The sync worker: starts and stops the pusher and the puller. One per local database."""
+"""The sync worker: starts and stops the pusher, the puller and the uploader of attachments.
+One per local database."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import logging
 import uuid
 
 from ektp_sync.config import LocalSettings
+from ektp_sync.sealing import DataKey
 from local_server.store import NodeStore
 from local_server.sync.link import CentreLink
 from local_server.sync.puller import Puller
 from local_server.sync.pusher import Pusher
 from local_server.sync.trust import CentreTrust
+from local_server.sync.uploader import Uploader
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +22,7 @@ logger = logging.getLogger(__name__)
 class SyncWorker:
     """Owns the client and both loops; the app only calls start, wake and stop."""
 
-    def __init__(self, store: NodeStore, settings: LocalSettings) -> None:
+    def __init__(self, store: NodeStore, settings: LocalSettings, key: DataKey) -> None:
         self.outbox = store.queue(owner=f"worker-{uuid.uuid4().hex[:12]}")
         self.inbox = store.decisions
         self.link = CentreLink.of(settings, outages=store.outages)
@@ -28,8 +31,12 @@ class SyncWorker:
         self.pusher = Pusher(settings, self.outbox, self.link)
         self.trust = CentreTrust(settings, self.inbox)
         self.puller = Puller(settings, self.inbox, self.link, self.trust)
+        self.uploader = Uploader(settings, store.packets, self.link, key)
+        self.pusher.on_accepted = self.uploader.wake
+        self.puller.on_decided = self.uploader.wake
         self.link.on_recovery(self.pusher.wake)
         self.link.on_recovery(self.puller.wake)
+        self.link.on_recovery(self.uploader.wake)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -42,6 +49,7 @@ class SyncWorker:
         self._tasks = [
             asyncio.create_task(self.pusher.run(), name="ektp-pusher"),
             asyncio.create_task(self.puller.run(), name="ektp-puller"),
+            asyncio.create_task(self.uploader.run(), name="ektp-uploader"),
         ]
 
     def wake(self) -> None:

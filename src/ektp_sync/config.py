@@ -395,6 +395,28 @@ class LocalSettings(LocalStorage, Listening):
     max_in_flight: Annotated[int, Cli("N", panel=SYNC)] = Field(
         4, ge=1, description="Uploads travelling at once at most."
     )
+    inline_attachments: Annotated[bool, Cli("", panel=SYNC)] = Field(
+        False,
+        description="Send attachments inline in the record's batch, as before heavy packets "
+        "(a cut resends the whole batch); default: apart, as resumable uploads.",
+    )
+    packet_min_bytes: Annotated[int, Cli("BYTES", panel=SYNC)] = Field(
+        64 * 1024,
+        ge=0,
+        description="Records with fewer attachment bytes than this send them inline in the "
+        "batch (a cut costs no more than a chunk would); heavier ones as resumable uploads.",
+    )
+    upload_streams: Annotated[int, Cli("N", panel=SYNC)] = Field(
+        8, ge=1, description="Attachment uploads travelling at once at most."
+    )
+    chunk_seconds: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
+        1.0,
+        description="Attachment chunks are sized to this many seconds of the measured link "
+        "rate (shared by the uploads in flight): a cut costs at most one chunk.",
+    )
+    chunk_bytes: Annotated[int, Cli("BYTES", panel=SYNC)] = Field(
+        512 * 1024, ge=4096, description="Bytes per attachment chunk at most."
+    )
     connect_timeout: Annotated[float, Cli("SECONDS", panel=SYNC)] = Field(
         10.0, description="Time to connect to the centre."
     )

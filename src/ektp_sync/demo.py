@@ -194,8 +194,10 @@ async def run_demo(
     data_dir: Path,
     timeout: float,
     console: Console,
+    *,
+    attachment_bytes: int = 0,
 ) -> DemoReport:
-    residents = generate(records, seed)
+    residents = generate(records, seed, attachment_bytes=attachment_bytes)
     report = DemoReport(records=records)
     started = time.monotonic()
     deadline = started + timeout

@@ -29,6 +29,7 @@ _WHY = {
     412: "Precondition failed: a tus version this server does not speak",
     413: "Body (or its decompressed form, or the attachments) too large",
     415: "Content-Encoding other than gzip or none",
+    421: "Misdirected: the Host header does not name this server (DNS rebinding guard)",
     422: "Invalid input: `detail` lists each failed check, `rule` names the first",
     429: "Too many requests; retry after Retry-After",
     460: "Checksum mismatch: the chunk was not stored; send it again (tus checksum extension)",

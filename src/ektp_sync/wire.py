@@ -357,6 +357,22 @@ class PastSubmission(BaseModel):
     changed_fields: list[str] = Field(default_factory=list)
 
 
+class TransferPart(BaseModel):
+    size: int
+    acked: int = Field(description="bytes the centre has acknowledged")
+    #: additions: done, uploading, waiting or cancelled; why the next attempt is made
+    state: str = "waiting"
+    last_error: str | None = None
+
+
+class Transfer(BaseModel):
+    """An addition for heavy packets: how far a record's attachments have gone up."""
+
+    bytes_total: int = 0
+    bytes_acked: int = 0
+    attachments: dict[str, TransferPart] = Field(default_factory=dict)
+
+
 class RecordView(BaseModel):
     id: str
     nik: str
@@ -375,6 +391,8 @@ class RecordView(BaseModel):
     #: then, and again after a re-send) and when its decision reached this node
     sent_at: dt.datetime | None = None
     decided_at: dt.datetime | None = None
+    #: an addition for heavy packets (GET /records/{id}): the attachments' upload progress
+    transfer: Transfer | None = None
 
 
 class EtaBasis(BaseModel):
@@ -494,6 +512,22 @@ class CentreTrustStatus(BaseModel):
     last_decision_refused: str | None = None
 
 
+class PacketUpload(BaseModel):
+    record_id: str
+    name: str
+    size: int
+    acked: int
+
+
+class PacketStatus(BaseModel):
+    """An addition for heavy packets: attachments still to go up, and those travelling now."""
+
+    files_waiting: int = 0
+    records_waiting: int = 0
+    bytes_waiting: int = Field(0, description="attachment bytes the centre has not acknowledged")
+    in_flight: list[PacketUpload] = Field(default_factory=list)
+
+
 class NodeStatus(BaseModel):
     office_code: str
     counts: dict[str, int]
@@ -512,6 +546,7 @@ class NodeStatus(BaseModel):
     link_summary: LinkSummary
     needs_action: NeedsAction
     centre_key: CentreTrustStatus = Field(default_factory=CentreTrustStatus)
+    packets: PacketStatus = Field(default_factory=PacketStatus)
 
 
 class PrintResult(BaseModel):

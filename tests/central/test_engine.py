@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from central_server.dedup import engine
+from central_server.dedup.rows import SHARED_ENV, remove_shared
 from central_server.errors import NotInReview, SubmissionNotFound
 from central_server.parts import CentreParts
 from central_server.store.tables import decision_log, identities
@@ -195,3 +199,52 @@ async def test_second_decider_catches_up_before_deciding(
         assert len(other.dedup.gallery) == 1
     finally:
         await other.parts.store.close()
+
+
+async def test_gallery_loads_a_bulk_register_in_chunks(
+    desk: Desk, settings: CentralSettings, rng: np.random.Generator, monkeypatch: Any
+) -> None:
+    """A register loaded in bulk is read a chunk at a time at start, every identity matched:
+    the first, one at a chunk's edge and the last."""
+    monkeypatch.setattr(engine, "LOAD_CHUNK", 3)
+    people = [f.unit(rng) for _ in range(7)]
+    register = [(f.nik(), t.astype(np.float32).tobytes()) for t in people]
+    now = dt.datetime.now(dt.UTC)
+    await desk.parts.store.decisions.enrol_in_bulk(register, OFFICE, now)
+    restarted = Desk(settings)
+    try:
+        assert await restarted.dedup.load_gallery() == 7
+        assert restarted.dedup.gallery.max_identity_id == await desk.count(identities)
+        for t in (people[0], people[2], people[3], people[6]):
+            (view,) = await restarted.decide(f.record(f.near(t, 0.95, rng)))
+            assert view.reason == "duplicate_identity"
+    finally:
+        await restarted.parts.store.close()
+
+
+async def test_deciders_sharing_rows_match_what_the_other_enrolled_without_reading_it(
+    settings: CentralSettings, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two deciders built as `serve --workers 2` builds them (the shared rows' name in the
+    environment): the second matches the first's new identity from the shared rows, its
+    catch-up from the database finds nothing left to read."""
+    name = f"ektp-gallery-{os.getpid()}-engine{rng.integers(1 << 30)}"
+    monkeypatch.setenv(SHARED_ENV, name)
+    first, second = Desk(settings), Desk(settings)
+    try:
+        await first.parts.store.migrate()
+        for desk in (first, second):
+            await desk.dedup.load_gallery()
+        t = f.unit(rng)
+        (enrolled,) = await first.decide(f.record(t))
+        assert enrolled.reason == "new_identity"
+        read: list[int] = []
+        catch_up = second.dedup._catch_up
+        monkeypatch.setattr(second.dedup, "_catch_up", lambda e: read.append(len(e)) or catch_up(e))
+        (twin,) = await second.decide(f.record(f.near(t, 0.95, rng)))
+        assert twin.reason == "duplicate_identity"
+        assert read == [0] and len(second.dedup.gallery) == 1
+    finally:
+        for desk in (first, second):
+            await desk.parts.store.close()
+        remove_shared(name)

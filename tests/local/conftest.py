@@ -16,6 +16,7 @@ from ektp_sync.signing import Signer
 from local_server.app import create_app
 
 from .fake_centre import API_KEY, CENTRE_KEY, FakeCentre, serve
+from .fake_tus import FakeUploads
 
 SUPERVISOR_TOKEN = "supervisor-token-" + "s" * 16
 CLERK_TOKEN = "clerk-token-" + "c" * 16
@@ -80,6 +81,17 @@ async def centre() -> AsyncIterator[tuple[FakeCentre, str]]:
     fake = FakeCentre()
     async with serve(fake.app()) as url:
         yield fake, url
+
+
+@pytest.fixture
+async def tus() -> AsyncIterator[tuple[FakeUploads, str]]:
+    """A stand-in centre that also takes tus uploads of attachments (heavy packets)."""
+    fake = FakeCentre()
+    uploads = FakeUploads(fake)
+    app = fake.app()
+    uploads.install(app)
+    async with serve(app) as url:
+        yield uploads, url
 
 
 async def record(node: httpx.AsyncClient, body: dict[str, Any]) -> str:

@@ -142,6 +142,23 @@ def test_a_healthy_report_shows_bytes_rate_and_eta() -> None:
     assert "waiting for its first try" in text
 
 
+def test_heavy_packets_show_bytes_waiting_and_uploads_in_flight() -> None:
+    packets = {
+        "files_waiting": 28,
+        "records_waiting": 2,
+        "bytes_waiting": 2_900_000,
+        "in_flight": [
+            {"record_id": RECORD_ID, "name": "finger_right_thumb", "size": 150_000, "acked": 60_000}
+        ],
+    }
+    lines = rendered(node_status(packets=packets), [])
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80, text
+    assert "Attachments waiting: 28 files of 2 records (2.9 MB to send)" in text
+    assert f"{RECORD_ID}  finger_right_thumb" in text
+    assert "60.0 KB of 150.0 KB (40%)" in text
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [

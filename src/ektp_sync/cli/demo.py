@@ -15,15 +15,26 @@ from ektp_sync.demo import DemoFailed, render, run_demo
 from ektp_sync.launch import ProcessFailed
 from ektp_sync.netsim import PROFILES
 
+#: a realistic packet: a photo, ten fingerprints, two irises and a signature, compressed
+DEFAULT_ATTACHMENT_BYTES = 300_000
+
 
 async def _main(
-    records: int, profile: str | None, seed: int, data_dir: Path, timeout: float, console: Console
+    records: int,
+    profile: str | None,
+    seed: int,
+    data_dir: Path,
+    timeout: float,
+    console: Console,
+    attachment_bytes: int,
 ) -> bool:
     # SIGTERM must unwind like Ctrl-C does, so the finally blocks stop every child
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    report = await run_demo(records, profile, seed, data_dir, timeout, console)
+    report = await run_demo(
+        records, profile, seed, data_dir, timeout, console, attachment_bytes=attachment_bytes
+    )
     render(console, report)
     return report.ok
 
@@ -61,6 +72,17 @@ def register(app: typer.Typer) -> None:
                 help="Give up (exit 1) when the run takes longer than this.",
             ),
         ] = 1800,
+        attachment_bytes: Annotated[
+            int,
+            typer.Option(
+                envvar=env("attachment_bytes"),
+                min=0,
+                max=2 * 1024 * 1024,
+                metavar="N",
+                help="Bytes of attachments per resident (sent as resumable uploads after the "
+                "record's core); 0 for none.",
+            ),
+        ] = DEFAULT_ATTACHMENT_BYTES,
     ) -> None:
         """Start centre, network simulator and office node (SQLite); record N synthetic residents
         with planted duplicates; exit 0 only if every decision matches the planted truth."""
@@ -76,6 +98,7 @@ def register(app: typer.Typer) -> None:
                     data_dir,
                     timeout,
                     console,
+                    attachment_bytes,
                 )
             )
         except (KeyboardInterrupt, asyncio.CancelledError):

@@ -49,18 +49,27 @@ def serve_centre(settings: CentralSettings) -> None:
     # uvicorn's --workers processes import the app by name, so the settings travel to them in
     # the environment (CentralSettings.to_env says why); one worker takes the same road
     os.environ.update(settings.to_env())
+    shared: dict[str, str] = {}
     if settings.workers > 1:
         # their metrics are summed through files (prometheus-client's multiprocess mode): a
         # directory of this deployment's, emptied now, before the workers exist
+        from central_server.dedup.rows import remove_shared, shared_env
         from central_server.metrics import multiprocess_dir
 
         os.environ.update(multiprocess_dir(settings.data_dir))
-    uvicorn.run(
-        "central_server.app:app_from_env",
-        factory=True,
-        workers=settings.workers,
-        **_uvicorn_options(settings, settings.port),
-    )
+        # and they share one gallery, in shared memory (central_server/dedup/rows.py)
+        shared = shared_env()
+        os.environ.update(shared)
+    try:
+        uvicorn.run(
+            "central_server.app:app_from_env",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings, settings.port),
+        )
+    finally:
+        for name in shared.values():
+            remove_shared(name)
 
 
 def serve_node(settings: LocalSettings) -> None:

@@ -137,6 +137,24 @@ def _backlog_line(status: dict[str, Any]) -> str:
     return line
 
 
+def _packet_lines(status: dict[str, Any]) -> list[str]:
+    """Heavy packets: attachment bytes waiting, and the uploads in flight with their progress."""
+    packets = status.get("packets") or {}
+    if not packets.get("files_waiting") and not packets.get("in_flight"):
+        return []
+    lines = [
+        f"Attachments waiting: {packets['files_waiting']} files of "
+        f"{packets['records_waiting']} records ({_size(packets['bytes_waiting'])} to send)"
+    ]
+    for upload in packets.get("in_flight", [])[:5]:
+        share = upload["acked"] / upload["size"] if upload["size"] else 1.0
+        lines.append(
+            f"  {upload['record_id']}  {escape(upload['name'][:20]):<20}  "
+            f"{_size(upload['acked'])} of {_size(upload['size'])} ({share:.0%})"
+        )
+    return lines
+
+
 def _link_lines(status: dict[str, Any]) -> list[str]:
     central, link = status.get("central") or {}, status.get("link") or {}
     up = link.get("up", central.get("reachable"))
@@ -194,6 +212,8 @@ def render(console: Console, status: dict[str, Any], pending: list[dict[str, Any
             f"{needs['failed']} failed · {needs['approved_not_printed']} approved, not printed"
         )
     console.print(_backlog_line(status))
+    for line in _packet_lines(status):
+        console.print(line)
     for line in _link_lines(status):
         console.print(line)
     if not pending:
