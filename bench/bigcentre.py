@@ -26,6 +26,7 @@ from bench.dedup import unit_rows
 from bench.report import Result
 from central_server.store import CentreStore
 from ektp_sync.launch import ServerProcess, central_process, free_port
+from ektp_sync.sealing import DataKey
 
 PG_ADMIN = os.environ.get("EKTP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BULK_CHUNK = 50_000
@@ -39,9 +40,10 @@ def bulk_nik(i: int) -> str:
     return f"99{i:014d}"
 
 
-async def populate(url: str, size: int, seed: int = 7) -> None:
-    """Schema (the centre's migrations) and `size` random identities, in bulk."""
-    store = CentreStore.open(url)
+async def populate(url: str, size: int, key_file: Path, seed: int = 7) -> None:
+    """Schema (the centre's migrations) and `size` random identities, in bulk, sealed under the
+    data key in `key_file` (made if missing; the centre is then started with it)."""
+    store = CentreStore.open(url, DataKey.load_or_create(key_file))
     try:
         await store.migrate()
         rng = np.random.default_rng(seed)
@@ -79,11 +81,19 @@ def _memory(pid: int) -> dict[str, float]:
     return {k: getattr(info, k) / 2**20 for k in ("rss", "pss", "uss")}
 
 
-async def _serve(workdir: Path, url: str, workers: int, timeout: float) -> dict[str, Any]:
+async def _serve(
+    workdir: Path, url: str, workers: int, timeout: float, key_file: Path
+) -> dict[str, Any]:
     """Start a centre of `workers` processes, wait until each has loaded its gallery (its log
     line), measure every process, stop it."""
     centre: ServerProcess = central_process(
-        workdir / f"w{workers}", free_port(), OFFICES, "bench-admin-key", url, workers
+        workdir / f"w{workers}",
+        free_port(),
+        OFFICES,
+        "bench-admin-key",
+        url,
+        workers,
+        extra=["--data-key-file", str(key_file)],
     )
     started = time.perf_counter()
     centre.start()
@@ -114,10 +124,13 @@ async def _measure(workdir: Path, size: int, timeout: float) -> dict[str, Any]:
         url = await new_pg_database("workers")
         try:
             started = time.perf_counter()
-            await populate(url, people)
+            key_file = workdir / label / "data.key"
+            await populate(url, people, key_file)
             found[f"populate_seconds_{label}"] = time.perf_counter() - started
             for workers in (1, WORKERS):
-                found[f"{label}_{workers}"] = await _serve(workdir / label, url, workers, timeout)
+                found[f"{label}_{workers}"] = await _serve(
+                    workdir / label, url, workers, timeout, key_file
+                )
         finally:
             await drop_pg_database(url)
     return found

@@ -18,9 +18,11 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex
 
 from ektp_sync.domain.states import RecordState
+from ektp_sync.sealing import DataKey
 from ektp_sync.storage import create_engine
 from ektp_sync.synth import SyntheticResident, generate
 from ektp_sync.wire import ResidentRecord
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import create_tables, metadata
 
 CHUNK = 5_000
@@ -44,6 +46,12 @@ def _payloads(people: list[dict[str, object]]) -> Iterator[str]:
     for person in people:
         resident = ResidentRecord.model_validate(person)
         yield json.dumps(resident.model_dump(mode="json"), separators=(",", ":"))
+
+
+def node_sealer(key_file: Path) -> NodeSealer:
+    """What seals a benchmark's node database: the data key in `key_file` (made if missing),
+    the one its node is then started with (`--data-key-file`)."""
+    return NodeSealer(DataKey.load_or_create(key_file))
 
 
 async def create_node_db(path: Path) -> str:
@@ -75,8 +83,11 @@ def add_missing_indexes(path: Path) -> list[str]:
     return added
 
 
-def fill_backlog(path: Path, people: list[dict[str, object]], office_code: str = "6172") -> None:
-    """Queue every resident in `people` at once: records `queued`, outbox entries due now."""
+def fill_backlog(
+    path: Path, people: list[dict[str, object]], sealer: NodeSealer, office_code: str = "6172"
+) -> None:
+    """Queue every resident in `people` at once: records `queued`, outbox entries due now;
+    sealed as the node seals them."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
     base_ms = time.time_ns() // 1_000_000
@@ -87,17 +98,19 @@ def fill_backlog(path: Path, people: list[dict[str, object]], office_code: str =
         for i, (person, payload) in enumerate(zip(people, _payloads(people), strict=True)):
             record_id = f"{base_ms:012x}{i:012x}"
             size = len(payload.encode("utf-8"))
+            sealed = sealer.record_columns(record_id, str(person["nik"]), payload)
             record_rows.append(
                 (
                     record_id,
-                    person["nik"],
                     RecordState.QUEUED.value,
                     f"{office_code}-{os.urandom(16).hex()}",
-                    payload,
                     size,
                     0,
                     stamp,
                     stamp,
+                    sealed["nik_lookup"],
+                    sealed["nik_sealed"],
+                    sealed["payload_sealed"],
                 )
             )
             outbox_rows.append((record_id, stamp, stamp, 0, size))
@@ -112,8 +125,9 @@ def _insert(
     outbox_rows: list[tuple[object, ...]],
 ) -> None:
     db.executemany(
-        "INSERT INTO records (id, nik, state, submission_id, payload, payload_bytes, attempts,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO records (id, state, submission_id, payload_bytes, attempts, created_at,"
+        " updated_at, nik_lookup, nik_sealed, payload_sealed)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         record_rows,
     )
     db.executemany(

@@ -37,7 +37,7 @@ import persistqueue
 from sqlalchemy import insert
 from sqlalchemy.dialects import sqlite
 
-from bench.nodedb import create_node_db, distinct_residents
+from bench.nodedb import create_node_db, distinct_residents, node_sealer
 from bench.report import Result
 from ektp_sync.config import LocalSettings
 from ektp_sync.launch import Deployment
@@ -123,12 +123,14 @@ def _sql(table: Any, keys: list[str]) -> str:
 
 def plain_outbox(path: Path, people: Sequence[ResidentRecord]) -> Timed:
     """Records per second through plain `sqlite3`: our two INSERTs, one transaction each, at
-    the node's settings (WAL, FULL, its checkpoint interval, foreign keys)."""
+    the node's settings (WAL, FULL, its checkpoint interval, foreign keys); sealed as the node
+    seals them."""
     asyncio.run(create_node_db(path))
+    sealer = node_sealer(path.with_suffix(".key"))
     stamp = UTCDateTime().bind_processor(sqlite.dialect())
     assert stamp is not None
     now = dt.datetime.now(dt.UTC)
-    record_sql = _sql(records, list(new_record_row("", "", people[0], now)))
+    record_sql = _sql(records, list(new_record_row("", "", people[0], now, sealer)))
     entry_sql = _sql(outbox, list(queue_entry("", 0, now)))
     connection = sqlite3.connect(path, isolation_level=None)
     try:
@@ -142,7 +144,7 @@ def plain_outbox(path: Path, people: Sequence[ResidentRecord]) -> Timed:
         start = _start()
         for n, person in enumerate(people):
             now = dt.datetime.now(dt.UTC)
-            row = new_record_row(f"{n:024d}", f"6172-{n:024d}", person, now)
+            row = new_record_row(f"{n:024d}", f"6172-{n:024d}", person, now, sealer)
             entry = queue_entry(row["id"], row["payload_bytes"], now)
             connection.execute("BEGIN IMMEDIATE")
             connection.execute(record_sql, [_plain(v, stamp) for v in row.values()])
@@ -160,12 +162,15 @@ def _plain(value: Any, stamp: Callable[[Any], Any]) -> Any:
 async def service_path(path: Path, people: Sequence[ResidentRecord], callers: int) -> Timed:
     """Records per second through `RecordService.record` from `callers` concurrent callers."""
     url = await create_node_db(path)
-    settings = LocalSettings(db_url=url, data_dir=path.parent, api_key="bench")
-    store = NodeStore.open(url)
+    # no centre is ever met here: nothing to pin
+    settings = LocalSettings(
+        db_url=url, data_dir=path.parent, api_key="bench", trust_first_key=True
+    )
+    store = NodeStore.open(url, settings.data_key())
     try:
-        worker = SyncWorker(store, settings)  # never started: the centre is not part of this
+        worker = SyncWorker(store, settings, store.key)  # never started: no centre here
         figures = Figures(store.figures, worker.link)
-        service = RecordService(store.records, settings, worker, figures)
+        service = RecordService(store.records, settings, worker, figures, store.key)
 
         async def caller(mine: Sequence[ResidentRecord]) -> None:
             for person in mine:

@@ -44,13 +44,20 @@ async def _record_one_by_one(d: Deployment, people: list[dict[str, Any]]) -> Non
 
 
 async def _drain(
-    workdir: Path, db: Path | None, people: list[dict[str, Any]], trickle: bool, timeout: float
+    workdir: Path,
+    db: Path | None,
+    people: list[dict[str, Any]],
+    trickle: bool,
+    timeout: float,
+    key_file: Path,
 ) -> dict[str, Any]:
     d = Deployment(
         base_dir=workdir,
         profile="",
         seed=5,
         central_db=f"sqlite:///{db}" if db else None,
+        # the register was sealed under this key (bigcentre.populate)
+        central_extra=["--data-key-file", str(key_file)],
     )
     await d.start(timeout=timeout)  # the centre loads its whole gallery before it is healthy
     try:
@@ -78,7 +85,8 @@ def run(workdir: Path, quick: bool) -> Result:
     slow = people[2 * backlog :]
     register = workdir / "register.db"
     started = time.perf_counter()
-    asyncio.run(populate(f"sqlite:///{register}", size))
+    key_file = workdir / "data.key"
+    asyncio.run(populate(f"sqlite:///{register}", size, key_file))
     populated = time.perf_counter() - started
 
     def copy(name: str) -> Path:
@@ -88,11 +96,17 @@ def run(workdir: Path, quick: bool) -> Result:
         return target
 
     runs = {
-        "backlog, empty": asyncio.run(_drain(workdir / "e", None, batches[0], False, timeout)),
-        "backlog, full": asyncio.run(_drain(workdir / "f", copy("f"), batches[1], False, timeout)),
-        "trickle, empty": asyncio.run(_drain(workdir / "te", None, slow[:trickle], True, timeout)),
+        "backlog, empty": asyncio.run(
+            _drain(workdir / "e", None, batches[0], False, timeout, key_file)
+        ),
+        "backlog, full": asyncio.run(
+            _drain(workdir / "f", copy("f"), batches[1], False, timeout, key_file)
+        ),
+        "trickle, empty": asyncio.run(
+            _drain(workdir / "te", None, slow[:trickle], True, timeout, key_file)
+        ),
         "trickle, full": asyncio.run(
-            _drain(workdir / "tf", copy("tf"), slow[trickle:], True, timeout)
+            _drain(workdir / "tf", copy("tf"), slow[trickle:], True, timeout, key_file)
         ),
     }
     label = f"{size // 1000:,}k"

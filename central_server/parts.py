@@ -51,7 +51,7 @@ class CentreParts:
     def build(cls, settings: CentralSettings, body_limits: BodyLimits | None = None) -> CentreParts:
         """Every part for `settings`; the signing key is read (or created) now, the database is
         not touched until the first statement."""
-        store = CentreStore.open(settings.database_url)
+        store = CentreStore.open(settings.database_url, settings.data_key())
         signer = Signer.load_or_create(settings.signing_key_file)
         next_from = settings.next_key_valid_from
         if settings.next_signing_key is not None and next_from is not None:
@@ -86,7 +86,7 @@ class CentreParts:
             packets=Packets(
                 store.uploads,
                 dedup,
-                settings.data_key(),
+                store.key,  # the one data key, read once
                 settings.upload_expiry_seconds,
                 metrics,
             ),

@@ -29,10 +29,10 @@ from local_server.sync.worker import SyncWorker
 def create_app(settings: LocalSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = NodeStore.open(settings.database_url)
+        store = NodeStore.open(settings.database_url, settings.data_key())
         try:
             await store.migrate()
-            key = settings.data_key()
+            key = store.key  # the one data key: records and packet files sealed alike
             worker = SyncWorker(store, settings, key)
             app.state.settings = settings
             app.state.operators = OperatorDirectory.from_settings(settings)

@@ -10,15 +10,16 @@ decides.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from central_server.store.sealed import CentreSealer, log_entry_id
 from central_server.store.tables import decision_log, enrollments, identities, uploads
 from ektp_sync.domain.biometrics import Vector
 from ektp_sync.domain.decisions import (
@@ -75,8 +76,8 @@ _SUBMISSION_COLUMNS = (
     enrollments.c.id,
     enrollments.c.submission_id,
     enrollments.c.office_code,
-    enrollments.c.nik,
-    enrollments.c.template,
+    enrollments.c.nik_sealed,
+    enrollments.c.template_sealed,
     ~exists()
     .where(uploads.c.submission_id == enrollments.c.submission_id, uploads.c.complete.is_(False))
     .label("packet_complete"),
@@ -84,8 +85,9 @@ _SUBMISSION_COLUMNS = (
 
 
 class DecisionStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: CentreSealer) -> None:
         self._engine = engine
+        self._sealer = sealer
 
     async def has_pending(self) -> bool:
         async with self._engine.connect() as conn:
@@ -97,7 +99,7 @@ class DecisionStore:
     async def identities_after(self, after: int, limit: int | None = None) -> Sequence[Identity]:
         """Outside any decision (loading the gallery at start, `limit` at a time)."""
         async with self._engine.connect() as conn:
-            return await _identities_after(conn, after, limit)
+            return await _identities_after(conn, after, self._sealer, limit)
 
     async def enrol_in_bulk(
         self, people: Sequence[tuple[str, bytes]], office_code: str, enrolled_at: dt.datetime
@@ -106,13 +108,12 @@ class DecisionStore:
         would (benchmarks: a centre that already holds a million people); one transaction."""
         rows = [
             {
-                "nik": nik,
-                "template": template,
-                "submission_id": f"bulk-{nik}",
+                "submission_id": sid,
                 "office_code": office_code,
                 "enrolled_at": enrolled_at,
+                **_identity_columns(self._sealer, sid, nik, template),
             }
-            for nik, template in people
+            for sid, nik, template in ((f"bulk-{n}", n, t) for n, t in people)
         ]
         async with self._engine.begin() as conn:
             await conn.execute(insert(identities), rows)
@@ -127,18 +128,19 @@ class DecisionStore:
         """Decide inside a transaction already open on `conn` (an upload that completes a
         packet): the cross-process dedup lock is taken now and held until it ends."""
         await advisory_xact_lock(conn, DEDUP_LOCK_KEY)
-        return DecisionTransaction(conn)
+        return DecisionTransaction(conn, self._sealer)
 
 
 class DecisionTransaction:
     """The statements of one decision, all in one transaction under the dedup lock."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, sealer: CentreSealer) -> None:
         self._conn = conn
+        self._sealer = sealer
 
     async def identities_after(self, after: int) -> Sequence[Identity]:
         """Identities enrolled (by any process) since id `after`, in id order."""
-        return await _identities_after(self._conn, after)
+        return await _identities_after(self._conn, after, self._sealer)
 
     async def pending(self, limit: int) -> list[Submission]:
         """Up to `limit` pending submissions, in arrival order."""
@@ -148,7 +150,15 @@ class DecisionTransaction:
             .order_by(enrollments.c.id)
             .limit(limit)
         )
-        return [_submission(dict(row._mapping)) for row in rows]
+        return [self._submission(row) for row in rows]
+
+    def _submission(self, row: Any) -> Submission:
+        """A row of `_SUBMISSION_COLUMNS`, opened."""
+        sid = row.submission_id
+        nik = self._sealer.open_text("enrollments.nik", sid, row.nik_sealed)
+        template = self._sealer.open_bytes("enrollments.template", sid, row.template_sealed)
+        assert nik is not None and template is not None  # a pending or decided item has both
+        return Submission(row.id, sid, row.office_code, nik, template, bool(row.packet_complete))
 
     async def submission(self, submission_id: str) -> tuple[Submission, SubmissionStatus] | None:
         row = (
@@ -160,9 +170,7 @@ class DecisionTransaction:
         ).one_or_none()
         if row is None:
             return None
-        values = dict(row._mapping)
-        status = SubmissionStatus(values.pop("status"))
-        return _submission(values), status
+        return self._submission(row), SubmissionStatus(row.status)
 
     async def held_verdict(self, enrollment_id: int) -> Verdict:
         """The approval a held submission was decided with (its status is `held` meanwhile)."""
@@ -191,15 +199,15 @@ class DecisionTransaction:
                 status=bindparam("b_status"),
                 reason=bindparam("b_reason"),
                 decided_at=bindparam("b_decided_at"),
-                authorisation=bindparam("b_authorisation"),
+                authorisation_sealed=bindparam("b_authorisation"),
                 approval_no=bindparam("b_approval_no"),
             ),
-            [_enrollment_change(o) for o in outcomes],
+            [_enrollment_change(o, self._sealer) for o in outcomes],
         )
-        published = [_log_entry(o) for o in outcomes if not o.held]
+        published = [_log_entry(o, self._sealer) for o in outcomes if not o.held]
         if published:  # the one place a decision enters the feed
             await self._conn.execute(insert(decision_log), published)
-        new_people = [_identity(o) for o in outcomes if o.enrols]
+        new_people = [_identity(o, self._sealer) for o in outcomes if o.enrols]
         if not new_people:
             return None
         ids = (
@@ -209,53 +217,74 @@ class DecisionTransaction:
 
 
 async def _identities_after(
-    conn: AsyncConnection, after: int, limit: int | None = None
+    conn: AsyncConnection, after: int, sealer: CentreSealer, limit: int | None = None
 ) -> Sequence[Identity]:
+    """The gallery's source, opened: (id, NIK, template) of each identity after id `after`."""
     rows = await conn.execute(
-        select(identities.c.id, identities.c.nik, identities.c.template)
+        select(
+            identities.c.id,
+            identities.c.submission_id,
+            identities.c.nik_sealed,
+            identities.c.template_sealed,
+        )
         .where(identities.c.id > after)
         .order_by(identities.c.id)
         .limit(limit)
     )
-    return cast(Sequence[Identity], rows.all())  # rows are tuples
-
-
-def _submission(values: Mapping[str, Any]) -> Submission:
-    return Submission(**{**values, "packet_complete": bool(values["packet_complete"])})
+    return [
+        (row.id, *sealer.open_identity(row.submission_id, row.nik_sealed, row.template_sealed))
+        for row in rows
+    ]
 
 
 def _signed(outcome: Outcome) -> dict[str, Any] | None:
     return outcome.authorisation.model_dump() if outcome.authorisation else None
 
 
-def _enrollment_change(outcome: Outcome) -> dict[str, Any]:
+def _enrollment_change(outcome: Outcome, sealer: CentreSealer) -> dict[str, Any]:
+    sid = outcome.submission.submission_id
     return {
         "b_id": outcome.submission.id,
         "b_status": outcome.stored_status.value,
         "b_reason": outcome.verdict.reason.value,
         "b_decided_at": outcome.decided_at,
-        "b_authorisation": _signed(outcome),
+        "b_authorisation": sealer.seal_json("enrollments.authorisation", sid, _signed(outcome)),
         "b_approval_no": outcome.authorisation.approval_no if outcome.authorisation else None,
     }
 
 
-def _log_entry(outcome: Outcome) -> dict[str, Any]:
+def _log_entry(outcome: Outcome, sealer: CentreSealer) -> dict[str, Any]:
+    sid = outcome.submission.submission_id
+    entry = log_entry_id(sid, outcome.verdict.status.value)
     return {
         "office_code": outcome.submission.office_code,
-        "submission_id": outcome.submission.submission_id,
-        "nik": outcome.submission.nik,
+        "submission_id": sid,
+        "nik_sealed": sealer.seal_text("decision_log.nik", entry, outcome.submission.nik),
         "status": outcome.verdict.status.value,
         "reason": outcome.verdict.reason.value,
-        "authorisation": _signed(outcome),
+        "authorisation_sealed": sealer.seal_json(
+            "decision_log.authorisation", entry, _signed(outcome)
+        ),
         "decided_at": outcome.decided_at,
     }
 
 
-def _identity(outcome: Outcome) -> dict[str, Any]:
+def _identity_columns(
+    sealer: CentreSealer, submission_id: str, nik: str, template: bytes
+) -> dict[str, Any]:
+    """An identity's sealed NIK and template and its keyed NIK hash."""
     return {
-        "nik": outcome.submission.nik,
-        "template": outcome.submission.template,
-        "submission_id": outcome.submission.submission_id,
+        "nik_lookup": sealer.nik_lookup(nik),
+        "nik_sealed": sealer.seal_text("identities.nik", submission_id, nik),
+        "template_sealed": sealer.seal_bytes("identities.template", submission_id, template),
+    }
+
+
+def _identity(outcome: Outcome, sealer: CentreSealer) -> dict[str, Any]:
+    sid = outcome.submission.submission_id
+    return {
+        **_identity_columns(sealer, sid, outcome.submission.nik, outcome.submission.template),
+        "submission_id": sid,
         "office_code": outcome.submission.office_code,
         "enrolled_at": outcome.decided_at,
     }

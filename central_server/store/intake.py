@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central_server.store.sealed import CentreSealer, attachment_id
 from central_server.store.tables import attachments, enrollments, uploads
 from central_server.store.uploads import manifest_rows
 from ektp_sync.domain.decisions import SubmissionStatus
@@ -51,8 +52,9 @@ class TakenIn:
 
 
 class IntakeStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: CentreSealer) -> None:
         self._engine = engine
+        self._sealer = sealer
 
     async def backlog(self) -> int:
         """Submissions waiting for de-duplication."""
@@ -78,10 +80,16 @@ class IntakeStore:
             stmt = insert_ignoring_conflicts(conn, enrollments, "submission_id").returning(
                 enrollments.c.submission_id
             )
-            result = await conn.execute(stmt, [_row(a) for a in arrivals])
+            result = await conn.execute(stmt, [_row(a, self._sealer) for a in arrivals])
             inserted = set(result.scalars().all())
             files = [
-                {"submission_id": sid, "name": name, "content": content}
+                {
+                    "submission_id": sid,
+                    "name": name,
+                    "content": self._sealer.seal_bytes(
+                        "attachments.content", attachment_id(sid, name), content
+                    ),
+                }
                 for sid in inserted
                 for name, content in by_id[sid].attachments.items()
             ]
@@ -97,27 +105,32 @@ class IntakeStore:
                         enrollments.c.submission_id,
                         enrollments.c.office_code,
                         enrollments.c.status,
-                        enrollments.c.errors,
+                        enrollments.c.errors_sealed,
                     ).where(enrollments.c.submission_id.in_(set(by_id) - inserted))
                 )
                 known = {
                     row.submission_id: Known(
-                        row.office_code, SubmissionStatus(row.status), row.errors
+                        row.office_code,
+                        SubmissionStatus(row.status),
+                        self._sealer.open_json(
+                            "enrollments.errors", row.submission_id, row.errors_sealed
+                        ),
                     )
                     for row in rows
                 }
         return TakenIn(inserted, known)
 
 
-def _row(arrival: Arrival) -> dict[str, Any]:
+def _row(arrival: Arrival, sealer: CentreSealer) -> dict[str, Any]:
+    sid = arrival.submission_id
     return {
-        "submission_id": arrival.submission_id,
+        "submission_id": sid,
         "office_code": arrival.office_code,
-        "nik": arrival.nik,
+        "nik_sealed": sealer.seal_text("enrollments.nik", sid, arrival.nik),
         "status": arrival.status.value,
-        "errors": arrival.errors,
-        "record": arrival.record,
-        "template": arrival.template,
+        "errors_sealed": sealer.seal_json("enrollments.errors", sid, arrival.errors),
+        "record_sealed": sealer.seal_json("enrollments.record", sid, arrival.record),
+        "template_sealed": sealer.seal_bytes("enrollments.template", sid, arrival.template),
         "recorded_at": arrival.recorded_at,
         "received_at": arrival.received_at,
     }

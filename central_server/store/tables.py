@@ -7,7 +7,6 @@ the migrated schema equals these tables again.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -41,18 +40,19 @@ enrollments = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("submission_id", String(64), nullable=False, unique=True),
     Column("office_code", String(8), nullable=False),
-    Column("nik", String(32), nullable=True),
     # a SubmissionStatus: pending | held | approved | rejected | review | invalid
     Column("status", String(16), nullable=False),
     Column("reason", String(32), nullable=True),
-    Column("errors", JSON, nullable=True),
-    Column("record", JSON, nullable=True),  # the record without its attachments
-    Column("template", LargeBinary, nullable=True),  # unit-normalised float32, 512 bytes
     Column("approval_no", String(64), nullable=True, unique=True),
-    Column("authorisation", JSON, nullable=True),
     Column("recorded_at", UTCDateTime, nullable=True),
     Column("received_at", UTCDateTime, nullable=False),
     Column("decided_at", UTCDateTime, nullable=True),
+    # personal data, sealed (central_server.store.sealed); added by revision 0005, hence last
+    Column("nik_sealed", LargeBinary, nullable=True),  # as sent: maybe malformed, maybe absent
+    Column("errors_sealed", LargeBinary, nullable=True),  # JSON list; they can quote the item
+    Column("record_sealed", LargeBinary, nullable=True),  # JSON, the record without attachments
+    Column("template_sealed", LargeBinary, nullable=True),  # unit-normalised float32, 512 bytes
+    Column("authorisation_sealed", LargeBinary, nullable=True),  # JSON; it names the NIK
     Index("ix_enrollments_status_id", "status", "id"),
     Index("ix_enrollments_office_status", "office_code", "status"),
 )
@@ -68,21 +68,24 @@ attachments = Table(
         nullable=False,
     ),
     Column("name", String(64), nullable=False),
-    Column("content", LargeBinary, nullable=False),
+    Column("content", LargeBinary, nullable=False),  # sealed (central_server.store.sealed)
     UniqueConstraint("submission_id", "name", name="uq_attachments_submission_name"),
 )
 
-#: One row per enrolled person; `nik` is unique, so the database itself refuses a second
-#: identity under one NIK even if the gallery logic were wrong.
+#: One row per enrolled person; `nik_lookup` (a keyed hash of the NIK) is unique, so the database
+#: itself refuses a second identity under one NIK even if the gallery logic were wrong.
 identities = Table(
     "identities",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("nik", String(16), nullable=False, unique=True),
-    Column("template", LargeBinary, nullable=False),
     Column("submission_id", String(64), nullable=False),
     Column("office_code", String(8), nullable=False),
     Column("enrolled_at", UTCDateTime, nullable=False),
+    # sealed (added by revision 0005, hence last); the keyed hash is what stays unique
+    Column("nik_lookup", String(64), nullable=False),
+    Column("nik_sealed", LargeBinary, nullable=False),
+    Column("template_sealed", LargeBinary, nullable=False),
+    UniqueConstraint("nik_lookup", name="identities_nik_lookup_key"),
 )
 
 #: Append-only: the decisions feed offices page through; `seq` is the cursor.
@@ -92,11 +95,12 @@ decision_log = Table(
     Column("seq", Id, primary_key=True, autoincrement=True),
     Column("office_code", String(8), nullable=False),
     Column("submission_id", String(64), nullable=False),
-    Column("nik", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("reason", String(32), nullable=False),
-    Column("authorisation", JSON, nullable=True),
     Column("decided_at", UTCDateTime, nullable=False),
+    # sealed (added by revision 0005, hence last)
+    Column("nik_sealed", LargeBinary, nullable=False),
+    Column("authorisation_sealed", LargeBinary, nullable=True),
     Index("ix_decision_log_office_seq", "office_code", "seq"),
 )
 

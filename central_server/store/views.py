@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from central_server.store.sealed import CentreSealer
 from central_server.store.tables import enrollments, identities
 from ektp_sync.domain.decisions import DecisionReason, SubmissionStatus
+from ektp_sync.sealing import WRONG_KEY, SealError
 from ektp_sync.wire import Authorisation, EnrollmentView
 
 #: a held approval is not published yet: offices and the admin see it as undecided
@@ -43,8 +45,25 @@ class Counts:
 
 
 class ViewStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: CentreSealer) -> None:
         self._engine = engine
+        self._sealer = sealer
+
+    async def check_key(self) -> None:
+        """SealError, saying what to check, when the data key does not open a stored NIK."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(enrollments.c.submission_id, enrollments.c.nik_sealed)
+                    .where(enrollments.c.nik_sealed.is_not(None))
+                    .limit(1)
+                )
+            ).first()
+        if row is not None:
+            try:
+                self._sealer.open_text("enrollments.nik", row.submission_id, row.nik_sealed)
+            except SealError:
+                raise SealError(WRONG_KEY) from None
 
     async def enrollment(self, submission_id: str) -> EnrollmentView | None:
         async with self._engine.connect() as conn:
@@ -55,14 +74,18 @@ class ViewStore:
             ).one_or_none()
         if row is None:
             return None
+        opened = self._sealer
+        signed = opened.open_json(
+            "enrollments.authorisation", submission_id, row.authorisation_sealed
+        )
         return EnrollmentView(
             submission_id=row.submission_id,
             office_code=row.office_code,
-            nik=row.nik,
+            nik=opened.open_text("enrollments.nik", submission_id, row.nik_sealed),
             status=_shown(row.status),
             reason=_reason(row.status, row.reason),
-            errors=row.errors,
-            authorisation=Authorisation(**row.authorisation) if row.authorisation else None,
+            errors=opened.open_json("enrollments.errors", submission_id, row.errors_sealed),
+            authorisation=Authorisation(**signed) if signed else None,
             received_at=row.received_at,
             decided_at=row.decided_at,
         )

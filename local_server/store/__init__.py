@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.migrations import Upgrade
+from ektp_sync.sealing import DataKey
 from ektp_sync.storage import create_engine
 from local_server.store.audit import AuditTrail
 from local_server.store.decisions import Inbox
@@ -23,35 +24,42 @@ from local_server.store.outages import OutageStore
 from local_server.store.packets import PacketStore
 from local_server.store.queue import Outbox
 from local_server.store.records import RecordStore
+from local_server.store.sealed import NodeSealer
 from local_server.store.search import ResidentSearch
 from local_server.store.tables import create_tables
 
 
 class NodeStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, key: DataKey) -> None:
         self.engine = engine
+        self.key = key
+        self.sealer = NodeSealer(key)
         #: new recordings share durable commits (see group_commit)
         self.commits = GroupCommit(engine)
-        self.records = RecordStore(engine, self.commits)
-        self.decisions = Inbox(engine)
+        self.records = RecordStore(engine, self.commits, self.sealer)
+        self.decisions = Inbox(engine, self.sealer)
         self.figures = FigureStore(engine)
         self.outages = OutageStore(engine)
         self.audit = AuditTrail(engine)
-        self.search = ResidentSearch(engine)
+        self.search = ResidentSearch(engine, self.sealer)
         self.packets = PacketStore(engine)
 
     @classmethod
-    def open(cls, url: str) -> NodeStore:
-        """A store over the database at `url`; nothing connects until the first statement."""
-        return cls(create_engine(url))
+    def open(cls, url: str, key: DataKey) -> NodeStore:
+        """A store over the database at `url`, personal data sealed under `key`; nothing
+        connects until the first statement."""
+        return cls(create_engine(url), key)
 
     def queue(self, owner: str) -> Outbox:
         """The upload queue as seen by the worker `owner` (the holder of its leases)."""
-        return Outbox(self.engine, owner)
+        return Outbox(self.engine, owner, self.sealer)
 
     async def migrate(self) -> Upgrade:
-        """Bring the schema to head (creating it when empty); see ektp_sync.migrations."""
-        return await create_tables(self.engine)
+        """Bring the schema to head (creating it when empty; see ektp_sync.migrations), then
+        check that the data key opens the data already there (SealError if not)."""
+        done = await create_tables(self.engine, self.key)
+        await self.records.check_key()
+        return done
 
     async def close(self) -> None:
         await self.commits.close()

@@ -18,6 +18,7 @@ from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import Decision
 from local_server.store.queue import forget_entries, lock_entries
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import records, sync_state
 from local_server.store.transitions import move
 
@@ -41,8 +42,9 @@ async def write_value(conn: AsyncConnection, key: str, value: str) -> None:
 
 
 class Inbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: NodeSealer) -> None:
         self._engine = engine
+        self._sealer = sealer  # seals the authorisations it stores
 
     async def get(self, key: str) -> str | None:
         async with self._engine.connect() as conn:
@@ -78,7 +80,7 @@ class Inbox:
         """
         now = utcnow()
         async with self._engine.begin() as conn:
-            applied = await _apply_page(conn, decisions, now)
+            applied = await _apply_page(conn, decisions, now, self._sealer)
             if refused:
                 await _note_refused(conn, refused, now)
             await write_value(conn, CURSOR_KEY, next_cursor)
@@ -96,7 +98,7 @@ class _Target:
 
 
 async def _apply_page(
-    conn: AsyncConnection, decisions: Sequence[Decision], now: dt.datetime
+    conn: AsyncConnection, decisions: Sequence[Decision], now: dt.datetime, sealer: NodeSealer
 ) -> int:
     submission_ids = sorted({d.submission_id for d in decisions})
     if not submission_ids:
@@ -157,12 +159,12 @@ async def _apply_page(
             state=bindparam("b_state"),
             decision_status=bindparam("b_status"),
             decision_reason=bindparam("b_reason"),
-            authorisation=bindparam("b_authorisation"),
+            authorisation_sealed=bindparam("b_authorisation"),
             decided_at=now,
             updated_at=now,
             last_error=None,
         ),
-        [_row_of(t) for t in changed],
+        [_row_of(t, sealer) for t in changed],
     )
     # a decision that overtook the upload acknowledgement: the queue entry has served its purpose
     await forget_entries(conn, [t.record_id for t in changed])
@@ -184,15 +186,20 @@ async def _note_refused(
     )
 
 
-def _row_of(target: _Target) -> dict[str, str | None]:
+def _row_of(target: _Target, sealer: NodeSealer) -> dict[str, str | bytes | None]:
     decision = target.decision
     assert decision is not None
     authorisation = decision.authorisation
+    sealed = (
+        sealer.seal_authorisation(target.record_id, authorisation.model_dump_json())
+        if authorisation
+        else None
+    )
     return {
         "b_id": target.record_id,
         "b_was": target.was.value,
         "b_state": target.state.value,
         "b_status": decision.status.value,
         "b_reason": decision.reason.value,
-        "b_authorisation": authorisation.model_dump_json() if authorisation else None,
+        "b_authorisation": sealed,
     }

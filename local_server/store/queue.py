@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import IdList, UTCDateTime, utcnow
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import outbox, records
 from local_server.store.transitions import move
 
@@ -136,7 +137,10 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
                 updated_at=_CLAIMED.when_allowed(_NOW, records.c.updated_at),
             )
             .returning(
-                records.c.id, records.c.submission_id, records.c.created_at, records.c.payload
+                records.c.id,
+                records.c.submission_id,
+                records.c.created_at,
+                records.c.payload_sealed,
             )
         ),
         # PostgreSQL locks the rows of a DELETE … = ANY(ids) in no fixed order; taking them in
@@ -215,9 +219,10 @@ def _lease_due() -> Any:
 class Outbox:
     """Queue operations over an engine; one transaction per call."""
 
-    def __init__(self, engine: AsyncEngine, owner: str) -> None:
+    def __init__(self, engine: AsyncEngine, owner: str, sealer: NodeSealer) -> None:
         self._engine = engine
         self.owner = owner  # lease owner: this worker
+        self._sealer = sealer  # opens the payloads it hands out
         ids = IdList.of(engine)
         self._sql = _SQLITE if ids.sqlite else _POSTGRESQL
         self._ids = ids.bind
@@ -249,7 +254,8 @@ class Outbox:
         claimed = []
         for record_id, attempts, payload_bytes, _ in sorted(leased, key=_claim_order):
             if (record := found.get(record_id)) is not None:
-                _, submission_id, created_at, payload = record
+                _, submission_id, created_at, sealed = record
+                payload = self._sealer.open_payload(record_id, sealed)
                 claimed.append(
                     ClaimedEntry(
                         record_id, submission_id, created_at, attempts, payload, payload_bytes

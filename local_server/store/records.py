@@ -22,6 +22,7 @@ from sqlalchemy.sql.expression import Executable
 
 from ektp_sync.domain.operators import Operator
 from ektp_sync.domain.states import PENDING_UPLOAD, RecordState
+from ektp_sync.sealing import WRONG_KEY, SealError
 from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordView, ResidentRecord
 from local_server.errors import NikInFlight
 from local_server.store.audit import write_entry
@@ -35,6 +36,7 @@ from local_server.store.packets import (
     waiting_transfer,
 )
 from local_server.store.queue import ENQUEUE, enqueue, queue_entry
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import outbox, records, submission_history
 from local_server.store.transitions import BORN, move
 
@@ -69,16 +71,20 @@ class Stored:
 
 
 def new_record_row(
-    record_id: str, submission_id: str, resident: ResidentRecord, now: dt.datetime
+    record_id: str,
+    submission_id: str,
+    resident: ResidentRecord,
+    now: dt.datetime,
+    sealer: NodeSealer,
 ) -> dict[str, Any]:
-    """The row of a new recording, queued (the parameters of `_INSERT_RECORD`)."""
+    """The row of a new recording, queued (the parameters of `_INSERT_RECORD`); its NIK and
+    payload sealed by `sealer`."""
     payload = payload_of(resident)
     return {
         "id": record_id,
-        "nik": resident.nik,
+        **sealer.record_columns(record_id, resident.nik, payload),
         "state": BORN.value,
         "submission_id": submission_id,
-        "payload": payload,
         "payload_bytes": len(payload.encode("utf-8")),
         "attempts": 0,
         "created_at": now,
@@ -91,9 +97,10 @@ _INSERT_RECORD = insert(records)
 
 
 class RecordStore:
-    def __init__(self, engine: AsyncEngine, commits: GroupCommit) -> None:
+    def __init__(self, engine: AsyncEngine, commits: GroupCommit, sealer: NodeSealer) -> None:
         self._engine = engine
         self._commits = commits
+        self._sealer = sealer
 
     async def add(
         self,
@@ -107,7 +114,7 @@ class RecordStore:
         transaction, shared with the recordings made meanwhile (group commit); the record as
         stored, once durable. NikInFlight when another record of the NIK is in flight (a partial
         unique index: two concurrent POSTs cannot both pass, in one group or in two)."""
-        row = new_record_row(record_id, submission_id, resident, now)
+        row = new_record_row(record_id, submission_id, resident, now, self._sealer)
         entry = queue_entry(record_id, row["payload_bytes"], now)
         statements: list[tuple[Executable, dict[str, Any]]] = [
             (_INSERT_RECORD, row),
@@ -132,14 +139,25 @@ class RecordStore:
             transfer=waiting_transfer(files),
         )
 
+    async def check_key(self) -> None:
+        """SealError, saying what to check, when the data key does not open a stored record:
+        a server started with another key than its database's must stop, not answer errors."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(records.c.id, records.c.nik_sealed).limit(1))).first()
+        if row is not None:
+            try:
+                self._sealer.open_nik(row.id, row.nik_sealed)
+            except SealError:
+                raise SealError(WRONG_KEY) from None
+
     async def view(self, record_id: str) -> RecordView | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(_view_query().where(records.c.id == record_id))).one_or_none()
             if row is None:
                 return None
-            history = await _history_of(conn, [record_id])
+            history = await self._history_of(conn, [record_id])
             transfer = await transfer_of(conn, record_id)
-        return _view(row, history.get(record_id)).model_copy(update={"transfer": transfer})
+        return self._view(row, history.get(record_id)).model_copy(update={"transfer": transfer})
 
     async def page(
         self, state: RecordState | None, limit: int, after: str | None, nik: str | None
@@ -149,14 +167,14 @@ class RecordStore:
         if state is not None:
             query = query.where(records.c.state == state.value)
         if nik is not None:
-            query = query.where(records.c.nik == nik)
+            query = query.where(records.c.nik_lookup == self._sealer.nik_lookup(nik))
         if after is not None:
             query = query.where(records.c.id > after)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
             more, rows = len(rows) > limit, rows[:limit]
-            history = await _history_of(conn, [r.id for r in rows])
-        return [_view(r, history.get(r.id)) for r in rows], more
+            history = await self._history_of(conn, [r.id for r in rows])
+        return [self._view(r, history.get(r.id)) for r in rows], more
 
     async def census(self) -> Census:
         async with self._engine.connect() as conn:
@@ -184,7 +202,7 @@ class RecordStore:
                     .limit(limit)
                 )
             ).all()
-        return [_view(r) for r in rows]
+        return [self._view(r) for r in rows]
 
     async def mark_printed(self, record_id: str, now: dt.datetime, by: Operator) -> bool:
         """False when the record may not (or no longer) become printed; the print goes to the
@@ -203,14 +221,15 @@ class RecordStore:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(records.c.state, records.c.payload, records.c.submission_id).where(
-                        records.c.id == record_id
-                    )
+                    select(
+                        records.c.state, records.c.payload_sealed, records.c.submission_id
+                    ).where(records.c.id == record_id)
                 )
             ).one_or_none()
         if row is None:
             return None
-        return Stored(RecordState(row.state), json.loads(row.payload), row.submission_id)
+        payload = self._sealer.open_payload(record_id, row.payload_sealed)
+        return Stored(RecordState(row.state), json.loads(payload), row.submission_id)
 
     async def resend(
         self,
@@ -239,7 +258,7 @@ class RecordStore:
                 await conn.execute(
                     select(
                         records.c.submission_id,
-                        records.c.nik,
+                        records.c.nik_sealed,
                         records.c.attempts,
                         records.c.last_error,
                         records.c.payload_bytes,
@@ -251,21 +270,104 @@ class RecordStore:
             ).one_or_none()
             if old is None or expected_submission_id not in (None, old.submission_id):
                 return False
+            spent_nik = self._sealer.open_nik(record_id, old.nik_sealed)
+            sealed_nik = self._sealer.seal_spent_nik(old.submission_id, spent_nik)
             try:
-                await _archive(conn, record_id, old, now, action, changed)
-                await _requeue(conn, record_id, submission_id, old.payload_bytes, now, corrected)
+                await _archive(conn, record_id, old, sealed_nik, now, action, changed)
+                await self._requeue(
+                    conn, record_id, submission_id, old.payload_bytes, now, corrected
+                )
                 await write_entry(conn, by, _AUDITED[action], record_id, now)
                 await renew_files(conn, record_id, files, now)
             except IntegrityError:
-                raise NikInFlight(corrected.nik if corrected is not None else old.nik) from None
+                raise NikInFlight(corrected.nik if corrected is not None else spent_nik) from None
         return True
+
+    def _view(self, row: Row[Any], history: list[PastSubmission] | None = None) -> RecordView:
+        decision = None
+        if row.decision_status is not None:
+            auth = row.authorisation_sealed
+            decision = DecisionView(
+                status=row.decision_status,
+                reason=row.decision_reason,
+                authorisation=Authorisation.model_validate_json(
+                    self._sealer.open_authorisation(row.id, auth)
+                )
+                if auth
+                else None,
+            )
+        return RecordView(
+            id=row.id,
+            nik=self._sealer.open_nik(row.id, row.nik_sealed),
+            state=RecordState(row.state),
+            submission_id=row.submission_id,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            next_attempt_at=row.next_attempt_at,
+            decision=decision,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            printed_at=row.printed_at,
+            history=history or [],
+            sent_at=row.sent_at,
+            decided_at=row.decided_at,
+        )
+
+    async def _requeue(
+        self,
+        conn: AsyncConnection,
+        record_id: str,
+        submission_id: str,
+        payload_bytes: int,
+        now: dt.datetime,
+        corrected: ResidentRecord | None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "state": _RESENT.target.value,
+            "submission_id": submission_id,
+            "attempts": 0,
+            "last_error": None,
+            "updated_at": now,
+            "sent_at": None,
+        }
+        if corrected is not None:
+            payload = payload_of(corrected)
+            payload_bytes = len(payload.encode("utf-8"))
+            values |= self._sealer.record_columns(record_id, corrected.nik, payload)
+            values["payload_bytes"] = payload_bytes
+        # raises IntegrityError when the (new) NIK is in flight in another record: partial index
+        await conn.execute(
+            update(records).where(records.c.id == record_id, _RESENT.allowed).values(**values)
+        )
+        await enqueue(conn, record_id, payload_bytes)
+
+    async def _history_of(
+        self, conn: AsyncConnection, record_ids: Sequence[str]
+    ) -> dict[str, list[PastSubmission]]:
+        """Past submissions of each record, oldest first; one query for a whole page."""
+        found: dict[str, list[PastSubmission]] = {}
+        if not record_ids:
+            return found
+        rows = await conn.execute(
+            select(submission_history)
+            .where(submission_history.c.record_id.in_(record_ids))
+            .order_by(submission_history.c.record_id, submission_history.c.id)
+        )
+        for row in rows:
+            fields = [name for name in row.changed_fields.split(",") if name]
+            nik = self._sealer.open_spent_nik(row.submission_id, row.nik_sealed)
+            past = PastSubmission.model_validate(
+                {**row._mapping, "nik": nik, "changed_fields": fields}
+            )
+            found.setdefault(row.record_id, []).append(past)
+        return found
 
 
 _PENDING = [s.value for s in sorted(PENDING_UPLOAD)]
 #: the audit trail's name of each re-sending action
 _AUDITED: dict[Action, str] = {"retry": "retry", "correction": "correct"}
 
-#: the failed record as `resend` found it: submission_id, nik, attempts, last_error,
+#: the failed record as `resend` found it: submission_id, nik_sealed, attempts, last_error,
 #: payload_bytes, created_at
 _Spent = Row[Any, Any, Any, Any, Any, Any]
 
@@ -277,37 +379,11 @@ def _view_query() -> Select[Any]:
     )
 
 
-def _view(row: Row[Any], history: list[PastSubmission] | None = None) -> RecordView:
-    decision = None
-    if row.decision_status is not None:
-        auth = row.authorisation
-        decision = DecisionView(
-            status=row.decision_status,
-            reason=row.decision_reason,
-            authorisation=Authorisation.model_validate_json(auth) if auth else None,
-        )
-    return RecordView(
-        id=row.id,
-        nik=row.nik,
-        state=RecordState(row.state),
-        submission_id=row.submission_id,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at,
-        decision=decision,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        printed_at=row.printed_at,
-        history=history or [],
-        sent_at=row.sent_at,
-        decided_at=row.decided_at,
-    )
-
-
 async def _archive(
     conn: AsyncConnection,
     record_id: str,
     old: _Spent,
+    sealed_nik: bytes,
     now: dt.datetime,
     action: Action,
     changed: Sequence[str],
@@ -321,7 +397,7 @@ async def _archive(
         insert(submission_history).values(
             record_id=record_id,
             submission_id=old.submission_id,
-            nik=old.nik,
+            nik_sealed=sealed_nik,
             outcome=S.FAILED.value,
             reason=old.last_error,
             attempts=old.attempts,
@@ -331,49 +407,3 @@ async def _archive(
             changed_fields=",".join(changed),
         )
     )
-
-
-async def _requeue(
-    conn: AsyncConnection,
-    record_id: str,
-    submission_id: str,
-    payload_bytes: int,
-    now: dt.datetime,
-    corrected: ResidentRecord | None,
-) -> None:
-    values: dict[str, Any] = {
-        "state": _RESENT.target.value,
-        "submission_id": submission_id,
-        "attempts": 0,
-        "last_error": None,
-        "updated_at": now,
-        "sent_at": None,
-    }
-    if corrected is not None:
-        payload = payload_of(corrected)
-        payload_bytes = len(payload.encode("utf-8"))
-        values |= {"nik": corrected.nik, "payload": payload, "payload_bytes": payload_bytes}
-    # raises IntegrityError when the (new) NIK is in flight in another record: partial index
-    await conn.execute(
-        update(records).where(records.c.id == record_id, _RESENT.allowed).values(**values)
-    )
-    await enqueue(conn, record_id, payload_bytes)
-
-
-async def _history_of(
-    conn: AsyncConnection, record_ids: Sequence[str]
-) -> dict[str, list[PastSubmission]]:
-    """Past submissions of each record, oldest first; one query for a whole page."""
-    found: dict[str, list[PastSubmission]] = {}
-    if not record_ids:
-        return found
-    rows = await conn.execute(
-        select(submission_history)
-        .where(submission_history.c.record_id.in_(record_ids))
-        .order_by(submission_history.c.record_id, submission_history.c.id)
-    )
-    for row in rows:
-        fields = [name for name in row.changed_fields.split(",") if name]
-        past = PastSubmission.model_validate({**row._mapping, "changed_fields": fields})
-        found.setdefault(row.record_id, []).append(past)
-    return found

@@ -1,11 +1,10 @@
 """What the console reads about residents beyond a record's state: their names and the fields a
 correction form starts from, and the search by name.
 
-A name lives only in the stored record (`records.payload`), so the search by name reads the
-latest records' payloads (`NAME_SCAN` at most, newest first): the desk asks about people who
-came in the last days, and a NIK finds anyone through its index. Payloads are decoded here in
-Python, not with the database's JSON functions, so that sealing them at rest changes only
-`_fields`.
+A name lives only in the stored record (`records.payload_sealed`), so the search by name opens
+the latest records' payloads (`NAME_SCAN` at most, newest first): the desk asks about people who
+came in the last days, and a NIK finds anyone through its index. Payloads are sealed at rest
+(see `sealed`), so they are opened and decoded here in Python: the database cannot read them.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import records
 
 #: records whose names a search by name looks through, newest first
@@ -46,20 +46,29 @@ def _fields(payload: str) -> dict[str, Any]:
     return fields
 
 
+#: what a resident is read from: the row's id, state and its sealed NIK and payload
+_COLUMNS = (records.c.id, records.c.state, records.c.nik_sealed, records.c.payload_sealed)
+
+
 class ResidentSearch:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: NodeSealer) -> None:
         self._engine = engine
+        self._sealer = sealer
+
+    def _resident(self, row: Any, fields: dict[str, Any]) -> Resident:
+        return Resident(row.id, self._sealer.open_nik(row.id, row.nik_sealed), row.state, fields)
+
+    def _fields_of(self, row: Any) -> dict[str, Any]:
+        return _fields(self._sealer.open_payload(row.id, row.payload_sealed))
 
     async def residents(self, record_ids: Sequence[str]) -> dict[str, Resident]:
         """The residents of these records, by record id (unknown ids left out)."""
         if not record_ids:
             return {}
-        query = select(records.c.id, records.c.nik, records.c.state, records.c.payload).where(
-            records.c.id.in_(list(record_ids))
-        )
+        query = select(*_COLUMNS).where(records.c.id.in_(list(record_ids)))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return {r.id: Resident(r.id, r.nik, r.state, _fields(r.payload)) for r in rows}
+        return {r.id: self._resident(r, self._fields_of(r)) for r in rows}
 
     async def by_name(self, text: str, limit: int, scan: int = NAME_SCAN) -> list[Resident]:
         """Records whose full name contains `text` (any case), newest first."""
@@ -68,18 +77,14 @@ class ResidentSearch:
         before: str | None = None
         async with self._engine.connect() as conn:
             for _ in range(-(-scan // _CHUNK)):
-                query = (
-                    select(records.c.id, records.c.nik, records.c.state, records.c.payload)
-                    .order_by(records.c.id.desc())
-                    .limit(_CHUNK)
-                )
+                query = select(*_COLUMNS).order_by(records.c.id.desc()).limit(_CHUNK)
                 if before is not None:
                     query = query.where(records.c.id < before)
                 rows = (await conn.execute(query)).all()
                 for row in rows:
-                    fields = _fields(row.payload)
+                    fields = self._fields_of(row)
                     if needle in str(fields.get("full_name", "")).casefold():
-                        found.append(Resident(row.id, row.nik, row.state, fields))
+                        found.append(self._resident(row, fields))
                         if len(found) >= limit:
                             return found
                 if len(rows) < _CHUNK:

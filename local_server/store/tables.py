@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.domain.states import IN_FLIGHT
 from ektp_sync.migrations import Schema, Upgrade, upgrade
+from ektp_sync.sealing import DataKey
 from ektp_sync.storage import UTCDateTime
 
 metadata = MetaData()
@@ -38,27 +39,32 @@ records = Table(
     metadata,
     # sortable string ids (time prefix + randomness) so cursor paging follows recording order
     Column("id", String(32), primary_key=True),
-    Column("nik", String(16), nullable=False),
     Column("state", String(20), nullable=False),
     # fixed when recorded (and renewed only by an operator's retry): the centre's idempotency key
     Column("submission_id", String(64), nullable=False, unique=True),
-    Column("payload", Text, nullable=False),  # the ResidentRecord as JSON, attachments included
     Column("payload_bytes", Integer, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("decision_status", String(20)),
     Column("decision_reason", String(40)),
-    Column("authorisation", Text),  # JSON of the signed authorisation, verified at print time
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("decided_at", UTCDateTime),
     Column("printed_at", UTCDateTime),
     # when the centre accepted the record: decided_at - sent_at is the wait for its decision
     Column("sent_at", UTCDateTime),
+    # personal data sealed (local_server.store.sealed), added by revision 0011 (hence last):
+    # the NIK as a keyed hash (equality search, the in-flight index) and sealed, the
+    # ResidentRecord as JSON (attachments included; payload_bytes is its clear size), and the
+    # signed authorisation (it names the NIK; verified at print time)
+    Column("nik_lookup", String(64), nullable=False),
+    Column("nik_sealed", LargeBinary, nullable=False),
+    Column("payload_sealed", LargeBinary, nullable=False),
+    Column("authorisation_sealed", LargeBinary),
     # race-free "one in-flight record per NIK": two concurrent POSTs cannot both pass
     Index(
         "uq_records_nik_in_flight",
-        "nik",
+        "nik_lookup",
         unique=True,
         sqlite_where=text(_IN_FLIGHT_SQL),
         postgresql_where=text(_IN_FLIGHT_SQL),
@@ -144,7 +150,6 @@ submission_history = Table(
         nullable=False,
     ),
     Column("submission_id", String(64), nullable=False, unique=True),
-    Column("nik", String(16), nullable=False),  # the NIK it was sent under
     Column("outcome", String(20), nullable=False),  # the record's state when re-sent: failed
     Column("reason", Text),  # why: the centre's refusal as the node recorded it
     Column("attempts", Integer, nullable=False),
@@ -152,6 +157,7 @@ submission_history = Table(
     Column("superseded_at", UTCDateTime, nullable=False),
     Column("superseded_by", String(20), nullable=False),  # "retry" or "correction"
     Column("changed_fields", Text, nullable=False, default=""),  # comma-separated, correction
+    Column("nik_sealed", LargeBinary, nullable=False),  # the NIK it was sent under, sealed
     Index("ix_submission_history_record", "record_id", "id"),
 )
 
@@ -191,6 +197,7 @@ SCHEMA = Schema(
 )
 
 
-async def create_tables(engine: AsyncEngine) -> Upgrade:
-    """Migrate the node's database to head (creating the tables when empty)."""
-    return await upgrade(engine, SCHEMA)
+async def create_tables(engine: AsyncEngine, key: DataKey | None = None) -> Upgrade:
+    """Migrate the node's database to head (creating the tables when empty); `key` seals the
+    rows of a database from before sealing (see the revision 0011)."""
+    return await upgrade(engine, SCHEMA, data_key=key)

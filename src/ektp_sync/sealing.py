@@ -35,6 +35,13 @@ VERSION = b"\x01"
 OVERHEAD = len(VERSION) + NONCE_BYTES + 16
 
 
+#: what a server says when its data key does not open its database's data
+WRONG_KEY = (
+    "the data key does not open the personal data in this database: start the server with the "
+    "key the database was sealed under (--data-key-file, default <data-dir>/data.key)"
+)
+
+
 class SealError(ValueError):
     """A sealed value did not open: tampered with, truncated, or sealed under another key or
     for another context."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,9 @@ def create_engine(url: str) -> AsyncEngine:
     if full.startswith("sqlite"):
         for path in sqlite_files(url)[:1]:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # made here with mode 0600 (whatever the umask) before SQLite opens it: SQLite gives
+            # the -wal and -shm files it creates the database file's mode
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = create_async_engine(
             full,
             poolclass=AsyncAdaptedQueuePool,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,13 +25,14 @@ OPERATORS = {"sari": f"{SUPERVISOR_TOKEN}:supervisor", "budi": f"{CLERK_TOKEN}:c
 
 
 @pytest.fixture
-def settings_for(db_url: str) -> Callable[..., LocalSettings]:
+def settings_for(db_url: str, tmp_path: Path) -> Callable[..., LocalSettings]:
     """Settings with quick retries, pointing at `central_url`, pinning `CENTRE_KEY` (the
-    default FakeCentre's), with the operators of `OPERATORS`."""
+    default FakeCentre's), with the operators of `OPERATORS`; keys in a scratch data dir."""
 
     def make(central_url: str = "http://127.0.0.1:9", **overrides: Any) -> LocalSettings:
         values: dict[str, Any] = {
             "db_url": db_url,
+            "data_dir": tmp_path / "node",
             "central_url": central_url,
             "api_key": API_KEY,
             "central_public_key": Signer(CENTRE_KEY).public_key_b64,

@@ -22,11 +22,12 @@ from local_server.store.records import RecordStore, new_record_row
 from local_server.store.tables import outbox, records
 
 from .residents import resident
+from .sealing import KEY, SEALER
 
 
 @pytest.fixture
 async def store(db_url: str) -> AsyncIterator[NodeStore]:
-    store = NodeStore.open(db_url)
+    store = NodeStore.open(db_url, KEY)
     await store.migrate()
     yield store
     await store.close()
@@ -81,7 +82,7 @@ async def test_a_write_failing_half_way_is_rolled_back_alone(store: NodeStore) -
     commits = GroupCommit(store.engine)
     now = utcnow()
     rows = [
-        new_record_row(f"r{n}", f"s{n}", ResidentRecord.model_validate(resident(n)), now)
+        new_record_row(f"r{n}", f"s{n}", ResidentRecord.model_validate(resident(n)), now, SEALER)
         for n in range(1, 4)
     ]
     writes = [
@@ -118,7 +119,7 @@ async def test_a_lone_write_that_fails_leaves_nothing(store: NodeStore) -> None:
 
 async def test_bursts_beyond_the_group_limit_are_split(store: NodeStore) -> None:
     commits = GroupCommit(store.engine, max_group=8)
-    small = RecordStore(store.engine, commits)
+    small = RecordStore(store.engine, commits, SEALER)
     bodies = [ResidentRecord.model_validate(resident(serial)) for serial in range(1, 21)]
     try:
         ids = [new_record_id() + f"{n:02d}" for n in range(20)]

@@ -14,6 +14,8 @@ from local_server.store.decisions import CURSOR_KEY, Inbox
 from local_server.store.queue import enqueue
 from local_server.store.tables import create_tables, outbox, records
 
+from .sealing import SEALER
+
 
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
@@ -31,10 +33,13 @@ async def add(
         await conn.execute(
             records.insert().values(
                 id=record_id,
-                nik=nik or ("6172010605900001" if record_id == "a" else "6172010605900002"),
+                **SEALER.record_columns(
+                    record_id,
+                    nik or ("6172010605900001" if record_id == "a" else "6172010605900002"),
+                    "{}",
+                ),
                 state=state,
                 submission_id=f"sub-{record_id}",
-                payload="{}",
                 payload_bytes=2,
                 attempts=0,
                 created_at=now,
@@ -63,7 +68,7 @@ async def state_of(engine: AsyncEngine, record_id: str) -> tuple[str, str | None
 
 async def test_decisions_apply_in_order_and_move_the_cursor(engine: AsyncEngine) -> None:
     await add(engine, "a", "awaiting_decision", queued=False)
-    inbox = Inbox(engine)
+    inbox = Inbox(engine, SEALER)
     page = [
         decision("sub-a", "review", "possible_duplicate"),
         decision("sub-unknown", "approved", "new_identity"),  # logged and skipped
@@ -82,7 +87,7 @@ async def test_a_decision_overtaking_the_upload_removes_the_queue_entry(
     engine: AsyncEngine,
 ) -> None:
     await add(engine, "b", "queued", queued=True)
-    inbox = Inbox(engine)
+    inbox = Inbox(engine, SEALER)
     assert await inbox.apply([decision("sub-b", "approved", "reissue")], "1") == 1
     assert await state_of(engine, "b") == ("approved", "reissue")
     async with engine.connect() as conn:
@@ -106,7 +111,7 @@ async def test_a_page_costs_the_same_few_statements_however_many_decisions_it_ho
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
-        applied = await Inbox(engine).apply(page, "next")
+        applied = await Inbox(engine, SEALER).apply(page, "next")
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
     # every record but the 8 printed ones moves; r02 twice
@@ -123,6 +128,6 @@ async def test_a_page_costs_the_same_few_statements_however_many_decisions_it_ho
 
 
 async def test_the_first_pinned_key_stays(engine: AsyncEngine) -> None:
-    inbox = Inbox(engine)
+    inbox = Inbox(engine, SEALER)
     assert await inbox.pin_public_key("first") == "first"
     assert await inbox.pin_public_key("second") == "first"

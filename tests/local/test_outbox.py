@@ -15,6 +15,8 @@ from ektp_sync.storage import create_engine, utcnow
 from local_server.store.queue import ITEM_OVERHEAD_BYTES, Outbox, enqueue, select_bounded
 from local_server.store.tables import create_tables, outbox, records
 
+from .sealing import SEALER
+
 LEASE = 60.0
 
 
@@ -36,10 +38,9 @@ async def add(engine: AsyncEngine, n: int, size: int = 100) -> list[str]:
             await conn.execute(
                 records.insert().values(
                     id=record_id,
-                    nik=f"617201060590{i:04d}",
+                    **SEALER.record_columns(record_id, f"617201060590{i:04d}", '{"x": 1}'),
                     state="queued",
                     submission_id=f"6172-{record_id}",
-                    payload='{"x": 1}',
                     payload_bytes=size,
                     attempts=0,
                     created_at=now,
@@ -58,8 +59,9 @@ async def add_one(engine: AsyncEngine, i: int, size: int, when: dt.datetime | No
     async with engine.begin() as conn:
         await conn.execute(
             records.insert().values(
-                id=record_id, nik=f"617201060590{i:04d}", state="queued",
-                submission_id=f"6172-{record_id}", payload='{"x": 1}', payload_bytes=size,
+                id=record_id, state="queued",
+                **SEALER.record_columns(record_id, f"617201060590{i:04d}", '{"x": 1}'),
+                submission_id=f"6172-{record_id}", payload_bytes=size,
                 attempts=0, created_at=now, updated_at=now,
             )
         )  # fmt: skip
@@ -80,7 +82,7 @@ async def states(engine: AsyncEngine) -> dict[str, str]:
 
 async def test_claim_takes_oldest_first_and_marks_uploading(engine: AsyncEngine) -> None:
     ids = await add(engine, 5)
-    queue = Outbox(engine, owner="w1")
+    queue = Outbox(engine, owner="w1", sealer=SEALER)
     batch = await queue.claim(3, 10_000, LEASE)
     assert [e.record_id for e in batch] == ids[:3]
     assert json.loads(batch[0].payload_json) == {"x": 1}
@@ -95,7 +97,7 @@ async def test_claim_takes_oldest_first_and_marks_uploading(engine: AsyncEngine)
 
 async def test_batches_are_bounded_by_bytes(engine: AsyncEngine) -> None:
     await add(engine, 6, size=1000)
-    queue = Outbox(engine, owner="w1")
+    queue = Outbox(engine, owner="w1", sealer=SEALER)
     per_item = 1000 + ITEM_OVERHEAD_BYTES
     batch = await queue.claim(100, 2 * per_item + 10, LEASE)
     assert len(batch) == 2
@@ -112,7 +114,7 @@ def test_select_bounded() -> None:
 
 async def test_an_expired_lease_gives_the_entry_back(engine: AsyncEngine) -> None:
     [record_id] = await add(engine, 1)
-    queue = Outbox(engine, owner="w1")
+    queue = Outbox(engine, owner="w1", sealer=SEALER)
     assert len(await queue.claim(10, 10_000, LEASE)) == 1
     assert await queue.claim(10, 10_000, LEASE) == []
     # push the lease into the past instead of sleeping through it
@@ -124,7 +126,7 @@ async def test_an_expired_lease_gives_the_entry_back(engine: AsyncEngine) -> Non
 
 async def test_retry_later_persists_attempts_error_and_backoff(engine: AsyncEngine) -> None:
     [record_id] = await add(engine, 1)
-    queue = Outbox(engine, owner="w1")
+    queue = Outbox(engine, owner="w1", sealer=SEALER)
     await queue.claim(10, 10_000, LEASE)
     seen: list[int] = []
 
@@ -153,7 +155,7 @@ async def test_retry_later_persists_attempts_error_and_backoff(engine: AsyncEngi
     # a second failure backs off from the persisted count, also in a new Outbox (restart)
     async with engine.begin() as conn:
         await conn.execute(update(outbox).values(next_attempt_at=utcnow()))
-    restarted = Outbox(engine, owner="w2")
+    restarted = Outbox(engine, owner="w2", sealer=SEALER)
     await restarted.claim(10, 10_000, LEASE)
     await restarted.retry_later([record_id], "connection refused by centre", delay)
     assert seen == [1, 2]
@@ -161,7 +163,7 @@ async def test_retry_later_persists_attempts_error_and_backoff(engine: AsyncEngi
 
 async def test_ack_and_fail_settle_records(engine: AsyncEngine) -> None:
     ok, bad = await add(engine, 2)
-    queue = Outbox(engine, owner="w1")
+    queue = Outbox(engine, owner="w1", sealer=SEALER)
     await queue.claim(10, 10_000, LEASE)
     await queue.ack([ok])
     await queue.fail({bad: "centre refused the record: NIK rule"})
@@ -176,9 +178,9 @@ async def test_ack_and_fail_settle_records(engine: AsyncEngine) -> None:
 
 async def test_release_all_on_start_frees_leases_of_a_crashed_worker(engine: AsyncEngine) -> None:
     ids = await add(engine, 3)
-    crashed = Outbox(engine, owner="dead")
+    crashed = Outbox(engine, owner="dead", sealer=SEALER)
     assert len(await crashed.claim(10, 10_000, LEASE)) == 3
-    fresh = Outbox(engine, owner="alive")
+    fresh = Outbox(engine, owner="alive", sealer=SEALER)
     assert await fresh.release_all() == 3
     assert set((await states(engine)).values()) == {"queued"}
     assert [e.record_id for e in await fresh.claim(10, 10_000, LEASE)] == ids
@@ -186,9 +188,9 @@ async def test_release_all_on_start_frees_leases_of_a_crashed_worker(engine: Asy
 
 async def test_release_gives_back_only_own_leases_without_counting(engine: AsyncEngine) -> None:
     [record_id] = await add(engine, 1)
-    queue = Outbox(engine, owner="w1")
+    queue = Outbox(engine, owner="w1", sealer=SEALER)
     await queue.claim(10, 10_000, LEASE)
-    await Outbox(engine, owner="other").release([record_id])
+    await Outbox(engine, owner="other", sealer=SEALER).release([record_id])
     assert await queue.claim(10, 10_000, LEASE) == []
     await queue.release([record_id])
     [again] = await queue.claim(10, 10_000, LEASE)
@@ -197,7 +199,7 @@ async def test_release_gives_back_only_own_leases_without_counting(engine: Async
 
 async def test_concurrent_claims_never_hand_out_an_entry_twice(engine: AsyncEngine) -> None:
     await add(engine, 20)
-    workers = [Outbox(engine, owner=f"w{i}") for i in range(4)]
+    workers = [Outbox(engine, owner=f"w{i}", sealer=SEALER) for i in range(4)]
     batches = await asyncio.gather(*(w.claim(3, 10_000, LEASE) for w in workers for _ in range(3)))
     claimed = [e.record_id for b in batches for e in b]
     assert len(claimed) == len(set(claimed))
@@ -205,7 +207,7 @@ async def test_concurrent_claims_never_hand_out_an_entry_twice(engine: AsyncEngi
 
 async def test_claim_hands_out_the_stored_json_as_it_was_stored(engine: AsyncEngine) -> None:
     await add(engine, 1)
-    [entry] = await Outbox(engine, owner="w1").claim(10, 10_000, LEASE)
+    [entry] = await Outbox(engine, owner="w1", sealer=SEALER).claim(10, 10_000, LEASE)
     assert entry.payload_json == '{"x": 1}'  # text, to be spliced into the request unparsed
 
 
@@ -218,7 +220,7 @@ async def test_the_byte_bound_in_sql_is_select_bounded(
 ) -> None:
     for i, size in enumerate(sizes):
         await add_one(engine, i, size)
-    batch = await Outbox(engine, owner="w1").claim(100, max_bytes, LEASE)
+    batch = await Outbox(engine, owner="w1", sealer=SEALER).claim(100, max_bytes, LEASE)
     expected = select_bounded([s + ITEM_OVERHEAD_BYTES for s in sizes], max_bytes)
     assert [e.payload_bytes for e in batch] == sizes[:expected]
 
@@ -227,12 +229,12 @@ async def test_reclaiming_an_expired_lease_leaves_the_uploading_record_as_it_is(
     engine: AsyncEngine,
 ) -> None:
     [record_id] = await add(engine, 1)
-    queue = Outbox(engine, owner="w1")
+    queue = Outbox(engine, owner="w1", sealer=SEALER)
     await queue.claim(10, 10_000, LEASE)
     async with engine.begin() as conn:
         await conn.execute(update(outbox).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
         before = (await conn.execute(select(records.c.updated_at))).scalar_one()
-    [again] = await Outbox(engine, owner="w2").claim(10, 10_000, LEASE)
+    [again] = await Outbox(engine, owner="w2", sealer=SEALER).claim(10, 10_000, LEASE)
     assert (again.record_id, json.loads(again.payload_json), again.submission_id) == (
         record_id,
         {"x": 1},
@@ -248,13 +250,13 @@ async def test_many_concurrent_claimers_share_the_queue_without_overlap(
     engine: AsyncEngine,
 ) -> None:
     ids = await add(engine, 30)
-    workers = [Outbox(engine, owner=f"w{i}") for i in range(6)]
+    workers = [Outbox(engine, owner=f"w{i}", sealer=SEALER) for i in range(6)]
     batches = await asyncio.gather(*(w.claim(5, 10_000, LEASE) for w in workers))
     claimed = [e.record_id for b in batches for e in b]
     assert len(claimed) == len(set(claimed))
     # SKIP LOCKED may leave a claimer short, never with someone else's entry; the rest is
     # still there for the next round
-    rest = await Outbox(engine, owner="late").claim(100, 10**6, LEASE)
+    rest = await Outbox(engine, owner="late", sealer=SEALER).claim(100, 10**6, LEASE)
     assert sorted(claimed + [e.record_id for e in rest]) == ids
 
 

@@ -21,6 +21,7 @@ from local_server.sync.pusher import Pusher
 
 from .fake_centre import FakeCentre, serve
 from .residents import resident
+from .sealing import SEALER
 
 Parts = tuple[Pusher, Outbox, AsyncEngine, FakeCentre, LinkMonitor]
 
@@ -35,7 +36,7 @@ async def parts(settings_for: Callable[..., LocalSettings]) -> AsyncIterator[Par
         client = CentreClient(settings)
         link = CentreLink.of(settings, client)
         health = link.health
-        queue = Outbox(engine, owner="test")
+        queue = Outbox(engine, owner="test", sealer=SEALER)
         pusher = Pusher(settings, queue, link)
         try:
             yield pusher, queue, engine, fake, health
@@ -53,10 +54,9 @@ async def add(engine: AsyncEngine, serials: list[int]) -> None:
             await conn.execute(
                 records.insert().values(
                     id=f"r{serial:05d}",
-                    nik=body["nik"],
+                    **SEALER.record_columns(f"r{serial:05d}", body["nik"], payload),
                     state="queued",
                     submission_id=f"6172-s{serial}",
-                    payload=payload,
                     payload_bytes=len(payload),
                     attempts=0,
                     created_at=now,

@@ -9,6 +9,7 @@ from types import ModuleType
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 # the apps import every module that puts a table on a schema's MetaData, so comparisons with
 # the migrated database see all the tables the servers use (the node's are all in one module)
@@ -48,7 +49,7 @@ def ddl_fingerprint(conn: Connection, tables: set[str]) -> set[tuple[str, ...]]:
     if conn.dialect.name == "sqlite":
         rows = conn.execute(text("SELECT type, name, tbl_name, sql FROM sqlite_master")).all()
         return {
-            (table, kind, name, re.sub(r"\s+", " ", sql or ""))
+            (table, kind, name, _sqlite_sql(sql or ""))
             for kind, name, table, sql in rows
             if table in tables
         }
@@ -71,3 +72,53 @@ def ddl_fingerprint(conn: Connection, tables: set[str]) -> set[tuple[str, ...]]:
     return {
         tuple(str(v) for v in row) for row in (*columns, *constraints, *indexes) if row[0] in tables
     }
+
+
+#: a table constraint in SQLite's CREATE TABLE text, as opposed to a column definition
+_CONSTRAINT = re.compile(r"^(PRIMARY KEY|UNIQUE|FOREIGN KEY|CONSTRAINT|CHECK)\b")
+
+
+def _sqlite_sql(sql: str) -> str:
+    """SQLite's CREATE text, whitespace normalised; for a table, the two things a rebuild by
+    Alembic's batch mode changes without changing the table are undone: SQLite quotes the name
+    of a table renamed into place, and batch mode lists the table constraints in another order
+    (columns keep theirs: they are compared in order)."""
+    sql = re.sub(r"\s+", " ", sql)
+    match = re.fullmatch(r'CREATE TABLE "?(\w+)"? \((.*)\)', sql)
+    if match is None:
+        return sql
+    name, body = match.groups()
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(body[start:i].strip())
+            start = i + 1
+    items.append(body[start:].strip())
+    columns = [item for item in items if not _CONSTRAINT.match(item)]
+    constraints = sorted(item for item in items if _CONSTRAINT.match(item))
+    return f"CREATE TABLE {name} ({', '.join(columns + constraints)})"
+
+
+async def add_clear_record(
+    engine: AsyncEngine, record_id: str, nik: str, payload: str = "{}"
+) -> None:
+    """A queued record and its queue entry as the node wrote them before sealing (revisions
+    0001-0007): NIK and payload in clear."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO records (id, nik, state, submission_id, payload, payload_bytes, "
+                "attempts, created_at, updated_at) VALUES (:id, :nik, 'queued', :id, :payload, "
+                ":size, 0, '2026-11-29 00:00:00', '2026-11-29 00:00:00')"
+            ),
+            {"id": record_id, "nik": nik, "payload": payload, "size": len(payload)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO outbox (record_id, enqueued_at, next_attempt_at, attempts, "
+                "payload_bytes) VALUES (:id, '2026-11-29 00:00:00', '2026-11-29 00:00:00', 0, "
+                ":size)"
+            ),
+            {"id": record_id, "size": len(payload)},
+        )

@@ -23,13 +23,16 @@ from ektp_sync.migrations import (
     schema_diff,
     upgrade,
 )
+from ektp_sync.sealing import DataKey
 from ektp_sync.storage import SchemaIntegrityError, schema_transaction
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import SCHEMA as LOCAL
 from local_server.store.tables import outbox, records
 
-from .support import baseline, migrate_cli
+from .support import add_clear_record, baseline, migrate_cli
 
 Engines = Callable[[str], AsyncEngine]
+SEALER = NodeSealer(DataKey(bytes(range(32))))
 NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
 
 
@@ -41,11 +44,13 @@ async def _made_by_create_all(engine: AsyncEngine, schema: Schema) -> None:
 
 
 async def _add_record(engine: AsyncEngine, record_id: str = "r1") -> None:
+    """A queued record and its queue entry, in the schema at head."""
     async with engine.begin() as conn:
         await conn.execute(
             insert(records).values(
-                id=record_id, nik="6172010101900001", state="queued", submission_id=record_id,
-                payload="{}", payload_bytes=2, attempts=0, created_at=NOW, updated_at=NOW,
+                id=record_id, state="queued", submission_id=record_id,
+                **SEALER.record_columns(record_id, "6172010101900001", "{}"),
+                payload_bytes=2, attempts=0, created_at=NOW, updated_at=NOW,
             )
         )  # fmt: skip
         await conn.execute(
@@ -66,8 +71,8 @@ async def test_create_all_database_is_stamped_then_upgraded_keeping_its_rows(
 ) -> None:
     engine = engines(db_url)
     await _made_by_create_all(engine, LOCAL)
-    await _add_record(engine)
-    done = await upgrade(engine, LOCAL)
+    await add_clear_record(engine, "r1", "6172010101900001")
+    done = await upgrade(engine, LOCAL, data_key=SEALER.key)
     assert (done.before, done.stamped, done.after) == (None, LOCAL.baseline, head(LOCAL))
     assert "stamped" in done.describe()
     assert await _count(engine, "outbox") == 1

@@ -24,11 +24,13 @@ from ektp_sync.config import (
     Listening,
     LocalSettings,
     LocalStorage,
+    Storage,
     is_loopback,
 )
 from ektp_sync.keyfiles import private_dir, private_file
 from ektp_sync.logs import log_config
 from ektp_sync.migrations import MigrationError, Schema, Upgrade, upgrade
+from ektp_sync.sealing import DataKey
 from ektp_sync.slowclients import protocol_factory
 from ektp_sync.storage import DatabaseUrlError, SchemaIntegrityError, create_engine, sqlite_files
 
@@ -119,21 +121,23 @@ def migrate_centre(storage: CentralStorage) -> None:
     """Bring the centre's database schema to this version (every start does it too)."""
     from central_server.store.tables import SCHEMA  # the centre's package only when needed
 
-    _migrate(storage.database_url, SCHEMA)
+    _migrate(storage, SCHEMA)
 
 
 def migrate_node(storage: LocalStorage) -> None:
     """Bring the office node's database schema to this version (every start does it too)."""
     from local_server.store.tables import SCHEMA
 
-    _migrate(storage.database_url, SCHEMA)
+    _migrate(storage, SCHEMA)
 
 
-def _migrate(url: str, schema: Schema) -> None:
+def _migrate(storage: Storage, schema: Schema) -> None:
     os.umask(0o077)  # a database made here is its owner's only, as one made by `serve`
+    url = storage.database_url
     shown = make_url(url).render_as_string(hide_password=True)
     try:
-        done = asyncio.run(_upgrade(url, schema))
+        # rows written before sealing are sealed on the way, under the server's data key
+        done = asyncio.run(_upgrade(url, schema, storage.data_key()))
     except (MigrationError, SchemaIntegrityError, DatabaseUrlError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -143,10 +147,10 @@ def _migrate(url: str, schema: Schema) -> None:
     typer.echo(f"{schema.name} database {shown}: {done.describe()}")
 
 
-async def _upgrade(url: str, schema: Schema) -> Upgrade:
+async def _upgrade(url: str, schema: Schema, key: DataKey) -> Upgrade:
     engine = create_engine(url)
     try:
-        return await upgrade(engine, schema)
+        return await upgrade(engine, schema, data_key=key)
     finally:
         await engine.dispose()
 

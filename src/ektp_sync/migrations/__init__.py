@@ -43,6 +43,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ektp_sync.sealing import DataKey
 from ektp_sync.storage import schema_transaction
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,11 @@ class Upgrade:
         return f"upgraded {self.before or 'an empty database'} → {self.after}"
 
 
-def alembic_config(schema: Schema, connection: Connection | None = None) -> Config:
-    """An Alembic Config for `schema`; env.py runs on `connection` (the caller's transaction)."""
+def alembic_config(
+    schema: Schema, connection: Connection | None = None, data_key: DataKey | None = None
+) -> Config:
+    """An Alembic Config for `schema`; env.py runs on `connection` (the caller's transaction);
+    a revision that seals existing rows finds `data_key` with `revision_data_key()`."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     # "package:folder" holds a colon, so split the (single) location on newlines, never on ":"
@@ -102,7 +106,23 @@ def alembic_config(schema: Schema, connection: Connection | None = None) -> Conf
     config.set_main_option("version_locations", schema.versions)
     config.attributes["schema"] = schema
     config.attributes["connection"] = connection
+    config.attributes["data_key"] = data_key
     return config
+
+
+def revision_data_key(rows: int) -> DataKey | None:
+    """Inside a revision: the data key the upgrade was given; MigrationError when `rows` rows
+    need sealing and none was (an empty database needs no key)."""
+    from alembic import context
+
+    key: DataKey | None = context.config.attributes.get("data_key")
+    if key is None and rows:
+        raise MigrationError(
+            f"{rows} rows of personal data must be sealed under the data key, and this "
+            "migration was run without one: run it through the server or `migrate` with the "
+            "server's --data-dir or --data-key-file"
+        )
+    return key
 
 
 def head(schema: Schema) -> str:
@@ -112,10 +132,17 @@ def head(schema: Schema) -> str:
     return current
 
 
-async def upgrade(engine: AsyncEngine, schema: Schema, revision: str = "head") -> Upgrade:
-    """Bring the database to `revision` in one transaction, serialised across processes."""
+async def upgrade(
+    engine: AsyncEngine,
+    schema: Schema,
+    revision: str = "head",
+    data_key: DataKey | None = None,
+) -> Upgrade:
+    """Bring the database to `revision` in one transaction, serialised across processes;
+    `data_key` seals the personal data of rows written before sealing (revisions that need it
+    refuse to run over such rows without it)."""
     async with _one_alembic_run(), schema_transaction(engine, schema.lock_key) as conn:
-        done = await conn.run_sync(_upgrade, schema, revision)
+        done = await conn.run_sync(_upgrade, schema, revision, data_key)
     # a stamped pre-migration database is worth an operator's attention, once
     logger.log(
         logging.WARNING if done.stamped else logging.INFO,
@@ -172,8 +199,10 @@ def _diff(conn: Connection, schema: Schema) -> list[Any]:
     return list(compare_metadata(context, schema.metadata))
 
 
-def _upgrade(conn: Connection, schema: Schema, revision: str) -> Upgrade:
-    config = alembic_config(schema, conn)
+def _upgrade(
+    conn: Connection, schema: Schema, revision: str, data_key: DataKey | None = None
+) -> Upgrade:
+    config = alembic_config(schema, conn, data_key)
     script = ScriptDirectory.from_config(config)
     before = _current(conn, schema)
     if before is not None:
