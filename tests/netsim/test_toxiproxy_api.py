@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from ektp_sync.launch import free_port
 from ektp_sync.netsim import NetSim
 
-from .toxiproxy_go import GoClient, GoClientError, find_toxic, free_port, proxy_up
+from .toxiproxy_go import GoClient, GoClientError, find_toxic, proxy_up
 
 
 @pytest.fixture

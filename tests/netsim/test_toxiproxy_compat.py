@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from ektp_sync.launch import free_port
 from ektp_sync.netsim import NetSim
 
 from .conftest import DEADLINE, connect, roundtrip
-from .toxiproxy_go import free_port
 
 
 @pytest.fixture
