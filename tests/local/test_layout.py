@@ -1,6 +1,6 @@
 """The office node's shape, as docs/architecture.md states it, checked on the source itself.
 
-Imports go one way (app → routes → metrics → service → figures → sync → store, all → errors and
+Imports go one way (app → routes and console → metrics → service → figures → sync → store, all → errors and
 the shared core); only the store builds SQL, only the HTTP edge knows FastAPI, the loops use the
 link's own API, and the shared core does not import the node (the CLI aside).
 """
@@ -28,10 +28,11 @@ RANK = {
     "audit": 5,
     "guards": 5,
     "routes": 6,
+    "console": 6,
     "errors_http": 6,
     "app": 7,
 }
-HTTP_EDGE = {"app", "routes", "errors_http", "auth", "audit", "guards"}
+HTTP_EDGE = {"app", "routes", "console", "errors_http", "auth", "audit", "guards"}
 
 
 def modules(root: Path) -> list[Path]:
