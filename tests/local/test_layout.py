@@ -1,8 +1,8 @@
 """The office node's shape, as docs/architecture.md states it, checked on the source itself.
 
-Imports go one way (app → routes and console → metrics → service → figures → sync → store, all → errors and
-the shared core); only the store builds SQL, only the HTTP edge knows FastAPI, the loops use the
-link's own API, and the shared core does not import the node (the CLI aside).
+Imports go one way (app → routes and console → metrics → service → figures → sync → store, all
+→ errors and the shared core); only the store builds SQL, only the HTTP edge knows FastAPI, the
+loops use the link's own API, and the shared core does not import the node (the CLI aside).
 """
 
 from __future__ import annotations
