@@ -7,9 +7,10 @@ would. Meanwhile `NetworkChaos` throws seeded faults at the link and `Crasher` S
 office and the centre at seeded points of progress. A POST cut off by a crash is resolved the
 way an operator would: once the office answers again, look for the record by NIK; only if it
 was not stored, record it again. Then the `review` cases are adjudicated at the centre, and
-`verify` checks the guarantees. With `attachment_bytes`, every `heavy_every`-th resident carries a
-photo that travels as a tus upload after the core, and `packets` checks, live and at the end,
-that no approval is published before its packet is whole. Used by `test_soak.py` and by `python -m tests.chaos`.
+`verify` checks the guarantees. With `attachment_bytes`, every `heavy_every`-th resident
+carries a photo that travels as a tus upload after the core, and `packets` checks, live and at
+the end, that no approval is published before its packet is whole. Used by `test_soak.py` and
+by `python -m tests.chaos`.
 """
 
 from __future__ import annotations

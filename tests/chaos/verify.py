@@ -1,4 +1,4 @@
-"""The guarantees of issue 4 (and "never `failed` by the network"), checked after a soak against the planted truth.
+"""The soak's guarantees (issue 4's, and never `failed`), checked against the planted truth.
 
 Inputs are what the contract's APIs show: the office's records (`GET /records`), the office's
 decisions feed at the centre (`GET /decisions`, which lists every decision the centre logged,
