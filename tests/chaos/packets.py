@@ -168,7 +168,9 @@ async def check_packets(
 ) -> list[str]:
     """After the soak: each heavy record's packet as its decision wants it, at both ends.
 
-    `records`: resident index → the node's record (list view)."""
+    `records`: resident index → the node's record (list view). The node shows an approved
+    record's files as done (it closes them on the approval), so the centre's upload state is the
+    evidence; the node's `transfer` is checked for consistency."""
     problems = [
         f"{n} approvals still held at the centre (shown as {status}) at the end"
         for status, n in stats.get("by_status", {}).items()
