@@ -98,6 +98,8 @@ class PacketWatch:
         self._stop.set()
 
     async def run(self) -> None:
+        if not self.packets:
+            return  # a light soak: nothing to watch
         cursor = ""
         while not self._stop.is_set():
             try:
