@@ -71,10 +71,11 @@ async def upload_at_centre(
         headers={**headers, "Upload-Length": str(packet.size), "Upload-Metadata": meta},
     )
     if created.status_code != 201:
-        return str(created.json().get("rule", created.status_code))
+        json = created.headers.get("content-type", "").startswith("application/json")
+        return str(created.json().get("rule") if json else created.status_code)
     head = await centre.head(created.headers["Location"], headers=headers)
     if head.status_code != 200:
-        return head.headers.get("Ektp-Rule", str(head.status_code))
+        return str(head.headers.get("Ektp-Rule", head.status_code))
     return int(head.headers["Upload-Offset"]), int(head.headers["Upload-Length"])
 
 
