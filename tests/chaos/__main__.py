@@ -52,6 +52,8 @@ async def _main(args: argparse.Namespace) -> SoakReport:
         centre_restarts=args.centre_restarts,
         centre_workers=args.centre_workers,
         timeout=args.timeout,
+        attachment_bytes=args.attachment_bytes,
+        heavy_every=args.heavy_every,
     )
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="ektp-chaos-"))
     print(f"chaos soak in {base} (logs in {base / 'logs'})", flush=True)
@@ -68,6 +70,13 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=3, help="SIGKILLs of the office node")
     parser.add_argument("--centre-restarts", type=int, default=1)
     parser.add_argument("--centre-workers", type=int, default=1, help="PostgreSQL only")
+    parser.add_argument(
+        "--attachment-bytes",
+        type=int,
+        default=0,
+        help="heavy records: a photo of N bytes (over 64 KiB: a tus upload) for some residents",
+    )
+    parser.add_argument("--heavy-every", type=int, default=2, help="every Nth resident is heavy")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the whole run")
     parser.add_argument("--dir", help="where processes keep data and logs (default: a temp dir)")
     args = parser.parse_args()

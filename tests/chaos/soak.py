@@ -7,7 +7,10 @@ would. Meanwhile `NetworkChaos` throws seeded faults at the link and `Crasher` S
 office and the centre at seeded points of progress. A POST cut off by a crash is resolved the
 way an operator would: once the office answers again, look for the record by NIK; only if it
 was not stored, record it again. Then the `review` cases are adjudicated at the centre, and
-`verify` checks the four guarantees. Used by `test_soak.py` and by `python -m tests.chaos`.
+`verify` checks the guarantees. With `attachment_bytes`, every `heavy_every`-th resident
+carries a photo that travels as a tus upload after the core, and `packets` checks, live and at
+the end, that no approval is published before its packet is whole. Used by `test_soak.py` and
+by `python -m tests.chaos`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ektp_sync.synth import SyntheticResident, generate
 from ektp_sync.testing import FAST_RETRY
 
 from .faults import Crasher, NetworkChaos, crash_schedule
+from .packets import PacketWatch, check_packets, plant_packets
 from .verify import Evidence, check_all
 
 OFFICE = "6172"
@@ -57,6 +61,12 @@ class SoakConfig:
     post_concurrency: int = 8
     batch_size: int = 50
     timeout: float = 900.0
+    #: heavy records: a photo of this many bytes for every `heavy_every`-th resident (0: none)
+    attachment_bytes: int = 0
+    heavy_every: int = 2
+
+
+PACKET_GUARANTEE = "6 approvals only for whole, verified packets"
 
 
 @dataclass
@@ -79,6 +89,8 @@ class SoakReport:
     crash_log: list[str] = field(default_factory=list)
     violations: dict[str, list[str]] = field(default_factory=dict)
     centre_stats: dict[str, Any] = field(default_factory=dict)
+    heavy: int = 0  # residents recorded with a photo sent as a tus upload
+    approvals_watched: int = 0  # heavy approvals whose packet was checked as they appeared
 
     @property
     def retries(self) -> int:
@@ -101,6 +113,7 @@ class SoakReport:
             f"{self.max_backlog}, drain after the last post of each phase "
             f"{' / '.join(f'{s:.1f}s' for s in self.seconds_to_drain)}, "
             f"total {self.seconds_total:.1f}s",
+            f"heavy residents {self.heavy}, their approvals checked live {self.approvals_watched}",
             *(f"  {line}" for line in self.crash_log),
         ]
         for name, problems in self.violations.items():
@@ -244,7 +257,9 @@ class _Office:
 class _Soak:
     def __init__(self, d: Deployment, config: SoakConfig, report: SoakReport) -> None:
         self.d, self.config, self.report = d, config, report
-        self.residents = generate(config.records, config.seed)
+        self.residents = generate(config.records, config.seed, config.attachment_bytes)
+        self.packets = plant_packets(self.residents, config.heavy_every)
+        report.heavy = len(self.packets)
         rng = random.Random(config.seed)
         schedule = crash_schedule(
             rng, 2 * len(self.residents), config.office_kills, config.centre_restarts
@@ -257,6 +272,9 @@ class _Soak:
             headers={"Authorization": f"Bearer {d.admin_key}"},
             timeout=30,
             verify=d.verify,
+        )
+        self.watch = PacketWatch(
+            self.admin, d.office_keys[OFFICE], self.office.http, self.office.ids, self.packets
         )
         self.expected = {
             r.index: (r.expected["status"], r.expected["reason"]) for r in self.residents
@@ -271,6 +289,7 @@ class _Soak:
         tasks = [
             asyncio.create_task(self.crasher.run(), name="crasher"),
             asyncio.create_task(self.chaos.run(), name="network-chaos"),
+            asyncio.create_task(self.watch.run(), name="packet-watch"),
         ]
         for task in tasks:
             self.office.watch(task)
@@ -287,9 +306,12 @@ class _Soak:
             await tasks[1]
             await self._adjudicate()
             await self.office.wait_settled((*UNSETTLED, "review"), deadline, "adjudications")
+            self.watch.stop()
+            await tasks[2]
             await self._verify()
         finally:
             self.chaos.stop()
+            self.watch.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -349,6 +371,14 @@ class _Soak:
             + identities[("approved", "adjudicated")],
         )
         self.report.violations = check_all(evidence)
+        if self.packets:
+            records = {i: node[record_id] for i, record_id in self.office.ids.items()}
+            office_key = self.d.office_keys[OFFICE]
+            at_end = await check_packets(
+                self.admin, office_key, self.office.http, records, self.packets, stats
+            )
+            self.report.violations[PACKET_GUARANTEE] = self.watch.problems + at_end
+            self.report.approvals_watched = self.watch.checked
 
 
 async def run_soak(

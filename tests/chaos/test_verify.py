@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 from typing import Any
 
 from ektp_sync.synth import generate
 
+from .packets import Packet, plant_packets
 from .verify import Evidence, check_all
 
 
@@ -94,3 +97,27 @@ def test_one_person_approved_as_new_twice_is_caught() -> None:
         for d in e.feed
     ]
     assert "4 one new identity per person" in _violated(e)
+
+
+def test_a_failed_record_is_caught() -> None:
+    e = _clean_run()
+    e.node["rec002"]["state"] = "failed"
+    assert "5 no record failed" in _violated(e)
+
+
+def test_a_record_that_failed_and_was_re_sent_is_caught() -> None:
+    e = _clean_run()
+    e.node["rec002"]["history"] = [{"submission_id": "old", "outcome": "failed"}]
+    assert _violated(e) == {"5 no record failed"}
+
+
+def test_planted_packets_keep_every_other_photo_with_its_true_digest() -> None:
+    residents = generate(6, seed=4, attachment_bytes=1000)
+    packets = plant_packets(residents, heavy_every=2)
+    assert sorted(packets) == [r.index for r in residents if r.index % 2 == 0]
+    for r in residents:
+        attachments = r.record["biometrics"].get("attachments")
+        assert (attachments is not None) == (r.index in packets)
+        if attachments is not None:
+            photo = base64.b64decode(attachments["photo"])
+            assert packets[r.index] == Packet(1000, hashlib.sha256(photo).hexdigest())

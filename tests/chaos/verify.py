@@ -1,4 +1,4 @@
-"""The four guarantees of issue 4, checked after a soak against the planted truth.
+"""The soak's guarantees (issue 4's, and never `failed`), checked against the planted truth.
 
 Inputs are what the contract's APIs show: the office's records (`GET /records`), the office's
 decisions feed at the centre (`GET /decisions`, which lists every decision the centre logged,
@@ -129,11 +129,23 @@ def one_new_identity_per_person(e: Evidence) -> list[str]:
     ]
 
 
+def nothing_failed(e: Evidence) -> list[str]:
+    """5. No record was ever `failed`: every record is valid, so a cut, a fault or a crash is
+    retried, never fatal (a record re-sent after failing keeps the old try in `history`)."""
+    return [
+        f"record {i} (submission {r['submission_id']}) is {r['state']} "
+        f"({r.get('last_error')}), {len(r.get('history') or [])} earlier submissions failed"
+        for i, r in sorted(e.node.items())
+        if r["state"] == "failed" or r.get("history")
+    ]
+
+
 GUARANTEES = {
     "1 nothing lost": nothing_lost,
     "2 nothing doubled": nothing_doubled,
     "3 decisions match the truth": decisions_match_truth,
     "4 one new identity per person": one_new_identity_per_person,
+    "5 no record failed": nothing_failed,
 }
 
 
