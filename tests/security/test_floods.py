@@ -72,16 +72,24 @@ def limit_open_files(pid: int, limit: int) -> None:
     psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE, (limit, limit))
 
 
-async def drip(d: Deployment, context: ssl.SSLContext, stop: asyncio.Event) -> bool:
+async def drip(
+    d: Deployment, context: ssl.SSLContext, stop: asyncio.Event, arrived: list[bool]
+) -> bool:
     """One slow client: a request line, then a header line now and then, never the end.
-    True when the server cut it off (it did not wait for us to give up)."""
+    True when the server cut it off (it did not wait for us to give up). Appends to `arrived`
+    once it has reached the server (or been turned away)."""
     host, port = d.local_url().removeprefix("https://").split(":")
     try:
         reader, writer = await asyncio.open_connection(host, int(port), ssl=context)
     except OSError:
+        arrived.append(False)
         return True  # refused or reset at once: over the cap, which is fine
     try:
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        try:
+            await writer.drain()
+        finally:
+            arrived.append(True)  # reached the server, or was cut off on the way: it arrived
         for n in range(120):  # bounded: two minutes at most
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
@@ -117,9 +125,13 @@ async def test_300_slow_clients_do_not_keep_a_normal_client_out(
     context = ssl.create_default_context(cafile=str(d.tls_files.ca)) if d.tls_files else None
     assert context is not None
     stop = asyncio.Event()
-    drippers = [asyncio.create_task(drip(d, context, stop)) for _ in range(300)]
+    arrived: list[bool] = []
+    drippers = [asyncio.create_task(drip(d, context, stop, arrived)) for _ in range(300)]
     try:
-        await asyncio.sleep(0)  # let them connect before the normal client tries
+        # the normal client tries only once every slow one holds (or was refused) a connection
+        await eventually(
+            lambda: len(arrived) == len(drippers), timeout=60, message="drippers not connected"
+        )
 
         async def healthz() -> bool:
             try:
