@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import secrets
 import time
-import uuid
 from typing import Any
 
 from pydantic import ValidationError
@@ -55,7 +54,11 @@ def new_record_id() -> str:
 
 
 def new_submission_id(office_code: str) -> str:
-    return f"{office_code}-{uuid.uuid4().hex}"
+    """Unique across offices and time-ordered within one: the office code, milliseconds since
+    the epoch, then 80 random bits (32 hex digits in all, as long as the uuid4 it replaces).
+    The centre treats it as an opaque string; its time order keeps each recording's entry in
+    the unique index next to the previous one (a uuid4 touched a random page each time)."""
+    return f"{office_code}-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def encode_cursor(record_id: str) -> str:
