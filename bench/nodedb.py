@@ -111,6 +111,7 @@ def fill_backlog(
                     sealed["nik_lookup"],
                     sealed["nik_sealed"],
                     sealed["payload_sealed"],
+                    True,  # in_flight: queued
                 )
             )
             outbox_rows.append((record_id, stamp, stamp, 0, size))
@@ -126,8 +127,8 @@ def _insert(
 ) -> None:
     db.executemany(
         "INSERT INTO records (id, state, submission_id, payload_bytes, attempts, created_at,"
-        " updated_at, nik_lookup, nik_sealed, payload_sealed)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " updated_at, nik_lookup, nik_sealed, payload_sealed, in_flight)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         record_rows,
     )
     db.executemany(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ektp_sync.domain.states import RecordState
+from ektp_sync.domain.states import IN_FLIGHT, RecordState
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import Decision
 from local_server.store.queue import forget_entries, lock_entries
@@ -157,6 +157,7 @@ async def _apply_page(
         .where(records.c.id == bindparam("b_id"), records.c.state == bindparam("b_was"))
         .values(
             state=bindparam("b_state"),
+            in_flight=bindparam("b_in_flight"),
             decision_status=bindparam("b_status"),
             decision_reason=bindparam("b_reason"),
             authorisation_sealed=bindparam("b_authorisation"),
@@ -186,7 +187,7 @@ async def _note_refused(
     )
 
 
-def _row_of(target: _Target, sealer: NodeSealer) -> dict[str, str | bytes | None]:
+def _row_of(target: _Target, sealer: NodeSealer) -> dict[str, str | bytes | bool | None]:
     decision = target.decision
     assert decision is not None
     authorisation = decision.authorisation
@@ -199,6 +200,7 @@ def _row_of(target: _Target, sealer: NodeSealer) -> dict[str, str | bytes | None
         "b_id": target.record_id,
         "b_was": target.was.value,
         "b_state": target.state.value,
+        "b_in_flight": target.state in IN_FLIGHT,
         "b_status": decision.status.value,
         "b_reason": decision.reason.value,
         "b_authorisation": sealed,

@@ -133,7 +133,7 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
             update(records)
             .where(ids_in(records.c.id))
             .values(
-                state=_CLAIMED.state,
+                **_CLAIMED.values_where_allowed,
                 updated_at=_CLAIMED.when_allowed(_NOW, records.c.updated_at),
             )
             .returning(
@@ -160,7 +160,7 @@ def _build(ids_in: Callable[[Any], Any]) -> _Statements:
             .values(
                 attempts=records.c.attempts + 1,
                 updated_at=_NOW,
-                state=_ACCEPTED.state,
+                **_ACCEPTED.values_where_allowed,
                 # a decision may have overtaken this answer: it was still sent now (its wait
                 # for the decision then counts as none)
                 sent_at=func.coalesce(records.c.sent_at, _NOW),
@@ -290,7 +290,7 @@ class Outbox:
                     attempts=records.c.attempts + 1,
                     last_error=bindparam("b_error"),
                     updated_at=now,
-                    state=_REFUSED.state,
+                    **_REFUSED.values_where_allowed,
                 ),
                 [{"b_id": rid, "b_error": error} for rid, error in failures.items()],
             )
@@ -377,7 +377,7 @@ class Outbox:
             await conn.execute(
                 update(records)
                 .where(_REQUEUED.allowed, records.c.id.in_(stale))
-                .values(state=_REQUEUED.target.value, updated_at=utcnow())
+                .values(**_REQUEUED.values, updated_at=utcnow())
             )
         return len(leased)
 
@@ -404,7 +404,7 @@ async def _requeue_records(
     await conn.execute(
         update(records)
         .where(records.c.id.in_(record_ids), _REQUEUED.allowed)
-        .values(state=_REQUEUED.target.value, updated_at=now)
+        .values(**_REQUEUED.values, updated_at=now)
     )
 
 

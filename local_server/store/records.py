@@ -38,7 +38,7 @@ from local_server.store.packets import (
 from local_server.store.queue import ENQUEUE, enqueue, queue_entry
 from local_server.store.sealed import NodeSealer
 from local_server.store.tables import outbox, records, submission_history
-from local_server.store.transitions import BORN, move
+from local_server.store.transitions import BORN, BORN_COLUMNS, move
 
 S = RecordState
 Action = Literal["retry", "correction"]
@@ -83,7 +83,7 @@ def new_record_row(
     return {
         "id": record_id,
         **sealer.record_columns(record_id, resident.nik, payload),
-        "state": BORN.value,
+        **BORN_COLUMNS,
         "submission_id": submission_id,
         "payload_bytes": len(payload.encode("utf-8")),
         "attempts": 0,
@@ -211,7 +211,7 @@ class RecordStore:
             result = await conn.execute(
                 update(records)
                 .where(records.c.id == record_id, _PRINTED.allowed)
-                .values(state=_PRINTED.target.value, printed_at=now, updated_at=now)
+                .values(**_PRINTED.values, printed_at=now, updated_at=now)
             )
             if result.rowcount:
                 await write_entry(conn, by, "print", record_id, now)
@@ -323,7 +323,7 @@ class RecordStore:
         corrected: ResidentRecord | None,
     ) -> None:
         values: dict[str, Any] = {
-            "state": _RESENT.target.value,
+            **_RESENT.values,
             "submission_id": submission_id,
             "attempts": 0,
             "last_error": None,

@@ -9,6 +9,8 @@ the migrated schema equals these tables again.
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -29,7 +31,7 @@ from ektp_sync.storage import UTCDateTime
 
 metadata = MetaData()
 
-#: SQL predicate "state is in flight", for the partial unique index on NIK (SQLite and PostgreSQL)
+#: SQL predicate "state is in flight": what `in_flight` must say (its CHECK)
 _IN_FLIGHT_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(IN_FLIGHT)))
 #: records the centre accepted and then decided: their waits make the typical decision time
 _DECIDED_AFTER_SENDING = "sent_at IS NOT NULL AND decided_at IS NOT NULL"
@@ -61,13 +63,19 @@ records = Table(
     Column("nik_sealed", LargeBinary, nullable=False),
     Column("payload_sealed", LargeBinary, nullable=False),
     Column("authorisation_sealed", LargeBinary),
+    # whether `state` is in flight (revision 0012): written by the moves of `transitions` only
+    # when it changes, so the NIK index below stays untouched while a record goes queued →
+    # uploading → awaiting_decision; the CHECK makes a write that forgets it fail, not corrupt
+    # the uniqueness
+    Column("in_flight", Boolean, nullable=False),
+    CheckConstraint(f"in_flight = ({_IN_FLIGHT_SQL})", name="ck_records_in_flight"),
     # race-free "one in-flight record per NIK": two concurrent POSTs cannot both pass
     Index(
         "uq_records_nik_in_flight",
         "nik_lookup",
         unique=True,
-        sqlite_where=text(_IN_FLIGHT_SQL),
-        postgresql_where=text(_IN_FLIGHT_SQL),
+        sqlite_where=text("in_flight"),
+        postgresql_where=text("in_flight"),
     ),
     Index("ix_records_state_id", "state", "id"),
     Index(

@@ -5,6 +5,12 @@ the move against `ektp_sync.domain.states.TRANSITIONS` and gives the guard for S
 state is one the target may be reached from) or the check for Python (the decisions side, which
 follows a page of decisions in memory). Statements of the hot path are built once, at import,
 so a move the table forbids fails the node's start, not a request.
+
+`records.in_flight` says whether the state is in flight (the partial unique index on the NIK
+stands on it, and a CHECK ties it to `state`). A move writes it only when a record may enter or
+leave flight by it: SQLite then leaves the NIK index alone on moves between two in-flight states
+(queued → uploading → awaiting_decision, the bulk of the writes), where an index whose predicate
+named `state` had each such move rewrite the record's entry.
 """
 
 from __future__ import annotations
@@ -13,13 +19,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, or_
+from sqlalchemy import case, false, or_, true
 
-from ektp_sync.domain.states import InvalidTransition, RecordState, sources_of
+from ektp_sync.domain.states import IN_FLIGHT, InvalidTransition, RecordState, sources_of
 from local_server.store.tables import records
 
 #: the state a record is born in (not a move: there is no state before it)
 BORN = RecordState.QUEUED
+#: a new record's `state` and `in_flight`, for its INSERT
+BORN_COLUMNS: dict[str, Any] = {"state": BORN.value, "in_flight": BORN in IN_FLIGHT}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,31 @@ class Move:
     def when_allowed(self, value: Any, otherwise: Any) -> Any:
         """SQL: `value` where the move is allowed, `otherwise` elsewhere (for other columns)."""
         return case((self.allowed, value), else_=otherwise)
+
+    @property
+    def enters_or_leaves_flight(self) -> bool:
+        """Whether a record may enter or leave flight by this move (only then is `in_flight`,
+        and with it the NIK index, written)."""
+        return any((s in IN_FLIGHT) != (self.target in IN_FLIGHT) for s in self.sources)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """`SET` of the move for a statement whose `WHERE` holds `allowed`: the state, and
+        `in_flight` when it may change."""
+        values: dict[str, Any] = {"state": self.target.value}
+        if self.enters_or_leaves_flight:
+            values["in_flight"] = self.target in IN_FLIGHT
+        return values
+
+    @property
+    def values_where_allowed(self) -> dict[str, Any]:
+        """`SET` of the move for bulk statements that leave some rows of their batch as they
+        are: the target where the move is allowed, the row unchanged elsewhere."""
+        values: dict[str, Any] = {"state": self.state}
+        if self.enters_or_leaves_flight:
+            flying = true() if self.target in IN_FLIGHT else false()
+            values["in_flight"] = self.when_allowed(flying, records.c.in_flight)
+        return values
 
 
 def move(target: RecordState, only_from: Iterable[RecordState] | None = None) -> Move:

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ektp_sync.domain.states import IN_FLIGHT
 from ektp_sync.storage import create_engine, utcnow
 from ektp_sync.wire import Decision
 from local_server.store.decisions import CURSOR_KEY, Inbox
@@ -39,6 +40,7 @@ async def add(
                     "{}",
                 ),
                 state=state,
+                in_flight=state in IN_FLIGHT,
                 submission_id=f"sub-{record_id}",
                 payload_bytes=2,
                 attempts=0,

@@ -40,6 +40,7 @@ async def add(engine: AsyncEngine, n: int, size: int = 100) -> list[str]:
                     id=record_id,
                     **SEALER.record_columns(record_id, f"617201060590{i:04d}", '{"x": 1}'),
                     state="queued",
+                    in_flight=True,
                     submission_id=f"6172-{record_id}",
                     payload_bytes=size,
                     attempts=0,
@@ -59,7 +60,7 @@ async def add_one(engine: AsyncEngine, i: int, size: int, when: dt.datetime | No
     async with engine.begin() as conn:
         await conn.execute(
             records.insert().values(
-                id=record_id, state="queued",
+                id=record_id, state="queued", in_flight=True,
                 **SEALER.record_columns(record_id, f"617201060590{i:04d}", '{"x": 1}'),
                 submission_id=f"6172-{record_id}", payload_bytes=size,
                 attempts=0, created_at=now, updated_at=now,

@@ -56,6 +56,7 @@ async def add(engine: AsyncEngine, serials: list[int]) -> None:
                     id=f"r{serial:05d}",
                     **SEALER.record_columns(f"r{serial:05d}", body["nik"], payload),
                     state="queued",
+                    in_flight=True,
                     submission_id=f"6172-s{serial}",
                     payload_bytes=len(payload),
                     attempts=0,

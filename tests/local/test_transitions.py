@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ektp_sync.domain.states import TRANSITIONS, InvalidTransition, RecordState
-from local_server.store.transitions import move
+from ektp_sync.domain.states import IN_FLIGHT, TRANSITIONS, InvalidTransition, RecordState
+from local_server.store.transitions import Move, move
 
 S = RecordState
 
@@ -44,3 +44,28 @@ def test_the_sql_guard_names_each_source(dialect: object) -> None:
     for state in ("queued", "uploading", "awaiting_decision", "review"):
         assert f"records.state = '{state}'" in sql
     assert "printed" not in sql and "failed" not in sql
+
+
+@pytest.mark.parametrize(
+    ("made", "writes_in_flight"),
+    [
+        (move(S.UPLOADING), False),  # queued → uploading: both in flight
+        (move(S.AWAITING_DECISION), False),
+        (move(S.QUEUED, only_from=[S.UPLOADING]), False),
+        (move(S.PRINTED), False),  # approved → printed: both out of flight
+        (move(S.FAILED), True),  # leaves flight
+        (move(S.QUEUED, only_from=[S.FAILED]), True),  # comes back
+        (move(S.APPROVED), True),
+        (move(S.REVIEW), False),  # from in-flight states only
+    ],
+)
+def test_a_move_writes_in_flight_only_when_a_record_may_enter_or_leave_flight(
+    made: Move, writes_in_flight: bool
+) -> None:
+    # SQLite rewrites a record's entry in the NIK index whenever `in_flight` is SET, even to
+    # the same value: the moves between in-flight states must leave it out
+    for values in (made.values, made.values_where_allowed):
+        assert ("in_flight" in values) is writes_in_flight
+    assert made.values["state"] == made.target.value
+    if writes_in_flight:
+        assert made.values["in_flight"] is (made.target in IN_FLIGHT)

@@ -48,7 +48,7 @@ async def _add_record(engine: AsyncEngine, record_id: str = "r1") -> None:
     async with engine.begin() as conn:
         await conn.execute(
             insert(records).values(
-                id=record_id, state="queued", submission_id=record_id,
+                id=record_id, state="queued", in_flight=True, submission_id=record_id,
                 **SEALER.record_columns(record_id, "6172010101900001", "{}"),
                 payload_bytes=2, attempts=0, created_at=NOW, updated_at=NOW,
             )
@@ -157,7 +157,7 @@ async def test_sqlite_batch_rebuild_keeps_referencing_rows_and_the_partial_index
                 text("SELECT sql FROM sqlite_master WHERE name = 'uq_records_nik_in_flight'")
             )
         ).scalar_one()
-        assert "WHERE state IN" in index_sql
+        assert "WHERE in_flight" in index_sql
         rows = (await conn.execute(select(func.count()).select_from(records))).scalar_one()
     assert rows == 1
 

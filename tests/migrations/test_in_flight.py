@@ -1,0 +1,125 @@
+"""Revision 0012 over a node holding records in every state: `in_flight` from each record's
+state, the NIK index on it, and the CHECK that refuses a state written without it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from alembic import command
+from sqlalchemy import column, insert, select, table, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.expression import TableClause
+
+from ektp_sync.domain.states import IN_FLIGHT, RecordState
+from ektp_sync.migrations import alembic_config, schema_diff, upgrade
+from ektp_sync.sealing import DataKey
+from ektp_sync.storage import schema_transaction
+from local_server.store.sealed import NodeSealer
+from local_server.store.tables import SCHEMA as LOCAL
+from local_server.store.tables import records
+
+Engines = Callable[[str], AsyncEngine]
+SEALER = NodeSealer(DataKey(bytes(range(32))))
+NOW = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+#: one NIK per state, and one more record of the queued one's NIK, long since rejected
+NIKS = {state: f"61720101019{n:05d}" for n, state in enumerate(RecordState)}
+BEFORE = "0011"
+
+
+def _row(record_id: str, state: RecordState, nik: str) -> dict[str, object]:
+    """A record as revision 0011 stored it (no `in_flight` yet)."""
+    return {
+        "id": record_id,
+        "state": state.value,
+        "submission_id": f"6172-{record_id}",
+        **SEALER.record_columns(record_id, nik, "{}"),
+        "payload_bytes": 2,
+        "attempts": 0,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+async def _node_at_0011_with_every_state(engine: AsyncEngine) -> None:
+    await upgrade(engine, LOCAL, BEFORE)
+    rows = [_row(state.value, state, nik) for state, nik in NIKS.items()]
+    rows.append(_row("old", RecordState.REJECTED, NIKS[RecordState.QUEUED]))
+    async with engine.begin() as conn:
+        await conn.execute(insert(_records_0011()), rows)
+
+
+def _records_0011() -> TableClause:
+    """`records` with the columns revision 0011 had (the table in code has more)."""
+    names = _row("x", RecordState.QUEUED, NIKS[RecordState.QUEUED])
+    return table("records", *(column(name, records.c[name].type) for name in names))
+
+
+async def _in_flight(engine: AsyncEngine) -> dict[str, bool]:
+    async with engine.connect() as conn:
+        found = await conn.execute(select(records.c.id, records.c.in_flight))
+        return {row.id: row.in_flight for row in found}
+
+
+async def test_existing_records_get_in_flight_from_their_state(
+    db_url: str, engines: Engines
+) -> None:
+    engine = engines(db_url)
+    await _node_at_0011_with_every_state(engine)
+    await upgrade(engine, LOCAL, data_key=SEALER.key)
+    assert await schema_diff(engine, LOCAL) == []
+    expected = {state.value: state in IN_FLIGHT for state in RecordState} | {"old": False}
+    assert await _in_flight(engine) == expected
+
+
+async def test_after_the_upgrade_one_nik_is_in_flight_once(db_url: str, engines: Engines) -> None:
+    engine = engines(db_url)
+    await _node_at_0011_with_every_state(engine)
+    await upgrade(engine, LOCAL, data_key=SEALER.key)
+    again = _row("again", RecordState.QUEUED, NIKS[RecordState.UPLOADING]) | {"in_flight": True}
+    with pytest.raises(IntegrityError, match=r"uq_records_nik_in_flight|records.nik_lookup"):
+        async with engine.begin() as conn:
+            await conn.execute(insert(records).values(again))
+    # a NIK whose records all left flight may be recorded again
+    anew = _row("anew", RecordState.QUEUED, NIKS[RecordState.PRINTED]) | {"in_flight": True}
+    async with engine.begin() as conn:
+        await conn.execute(insert(records).values(anew))
+
+
+@pytest.mark.parametrize(
+    ("record_id", "values"),
+    [
+        ("queued", {"state": "failed"}),  # left flight, in_flight not written
+        ("failed", {"state": "queued"}),  # back in flight, in_flight not written
+        ("approved", {"in_flight": True}),  # in_flight written alone
+    ],
+)
+async def test_a_state_and_in_flight_that_disagree_are_refused(
+    db_url: str, engines: Engines, record_id: str, values: dict[str, object]
+) -> None:
+    engine = engines(db_url)
+    await _node_at_0011_with_every_state(engine)
+    await upgrade(engine, LOCAL, data_key=SEALER.key)
+    with pytest.raises(IntegrityError, match="ck_records_in_flight"):
+        async with engine.begin() as conn:
+            await conn.execute(update(records).where(records.c.id == record_id).values(values))
+    assert (await _in_flight(engine))[record_id] is (RecordState(record_id) in IN_FLIGHT)
+
+
+async def test_downgrade_keeps_the_records_and_the_index_on_state(
+    db_url: str, engines: Engines
+) -> None:
+    engine = engines(db_url)
+    await _node_at_0011_with_every_state(engine)
+    await upgrade(engine, LOCAL, data_key=SEALER.key)
+    async with schema_transaction(engine, LOCAL.lock_key) as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(LOCAL, c), BEFORE))
+    async with engine.connect() as conn:
+        ids = set((await conn.execute(text("SELECT id FROM records"))).scalars())
+    assert ids == {state.value for state in RecordState} | {"old"}
+    again = _row("again", RecordState.QUEUED, NIKS[RecordState.REVIEW])
+    with pytest.raises(IntegrityError, match=r"uq_records_nik_in_flight|records.nik_lookup"):
+        async with engine.begin() as conn:  # the index stands on `state` again
+            await conn.execute(insert(_records_0011()).values(again))
