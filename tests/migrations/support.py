@@ -82,12 +82,12 @@ def _sqlite_sql(sql: str) -> str:
     """SQLite's CREATE text, whitespace normalised; for a table, the two things a rebuild by
     Alembic's batch mode changes without changing the table are undone: SQLite quotes the name
     of a table renamed into place, and batch mode lists the table constraints in another order
-    (columns keep theirs: they are compared in order)."""
-    sql = re.sub(r"\s+", " ", sql)
-    match = re.fullmatch(r'CREATE TABLE "?(\w+)"? \((.*)\)', sql)
+    (columns keep theirs: they are compared in order). Table options (WITHOUT ROWID) count."""
+    sql = re.sub(r"\s+", " ", sql).strip()
+    match = re.fullmatch(r'CREATE TABLE "?(\w+)"? \((.*)\)( WITHOUT ROWID)?', sql)
     if match is None:
         return sql
-    name, body = match.groups()
+    name, body, options = match.groups()
     items, depth, start = [], 0, 0
     for i, char in enumerate(body):
         depth += {"(": 1, ")": -1}.get(char, 0)
@@ -97,7 +97,7 @@ def _sqlite_sql(sql: str) -> str:
     items.append(body[start:].strip())
     columns = [item for item in items if not _CONSTRAINT.match(item)]
     constraints = sorted(item for item in items if _CONSTRAINT.match(item))
-    return f"CREATE TABLE {name} ({', '.join(columns + constraints)})"
+    return f"CREATE TABLE {name} ({', '.join(columns + constraints)}){options or ''}"
 
 
 async def add_clear_record(

@@ -1,5 +1,6 @@
 """Revision 0012 over a node holding records in every state: `in_flight` from each record's
-state, the NIK index on it, and the CHECK that refuses a state written without it."""
+state, the NIK index on it, the CHECK that refuses a state written without it, and the queue
+entries kept through the outbox's rebuild (SQLite: WITHOUT ROWID)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from alembic import command
-from sqlalchemy import column, insert, select, table, text, update
+from sqlalchemy import column, delete, insert, select, table, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import TableClause
@@ -17,15 +18,18 @@ from ektp_sync.domain.states import IN_FLIGHT, RecordState
 from ektp_sync.migrations import alembic_config, schema_diff, upgrade
 from ektp_sync.sealing import DataKey
 from ektp_sync.storage import schema_transaction
+from local_server.store.queue import queue_entry
 from local_server.store.sealed import NodeSealer
 from local_server.store.tables import SCHEMA as LOCAL
-from local_server.store.tables import records
+from local_server.store.tables import outbox, records
 
 Engines = Callable[[str], AsyncEngine]
 SEALER = NodeSealer(DataKey(bytes(range(32))))
 NOW = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
 #: one NIK per state, and one more record of the queued one's NIK, long since rejected
 NIKS = {state: f"61720101019{n:05d}" for n, state in enumerate(RecordState)}
+#: the records with a queue entry
+QUEUED = (RecordState.QUEUED, RecordState.UPLOADING)
 BEFORE = "0011"
 
 
@@ -49,12 +53,18 @@ async def _node_at_0011_with_every_state(engine: AsyncEngine) -> None:
     rows.append(_row("old", RecordState.REJECTED, NIKS[RecordState.QUEUED]))
     async with engine.begin() as conn:
         await conn.execute(insert(_records_0011()), rows)
+        await conn.execute(insert(outbox), [queue_entry(s.value, 2, NOW) for s in QUEUED])
 
 
 def _records_0011() -> TableClause:
     """`records` with the columns revision 0011 had (the table in code has more)."""
     names = _row("x", RecordState.QUEUED, NIKS[RecordState.QUEUED])
     return table("records", *(column(name, records.c[name].type) for name in names))
+
+
+async def _queued(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set((await conn.execute(text("SELECT record_id FROM outbox"))).scalars())
 
 
 async def _in_flight(engine: AsyncEngine) -> dict[str, bool]:
@@ -72,6 +82,10 @@ async def test_existing_records_get_in_flight_from_their_state(
     assert await schema_diff(engine, LOCAL) == []
     expected = {state.value: state in IN_FLIGHT for state in RecordState} | {"old": False}
     assert await _in_flight(engine) == expected
+    assert await _queued(engine) == {s.value for s in QUEUED}
+    async with engine.begin() as conn:  # the rebuilt outbox still follows its record
+        await conn.execute(delete(records).where(records.c.id == RecordState.QUEUED.value))
+    assert await _queued(engine) == {RecordState.UPLOADING.value}
 
 
 async def test_after_the_upgrade_one_nik_is_in_flight_once(db_url: str, engines: Engines) -> None:
@@ -119,6 +133,7 @@ async def test_downgrade_keeps_the_records_and_the_index_on_state(
     async with engine.connect() as conn:
         ids = set((await conn.execute(text("SELECT id FROM records"))).scalars())
     assert ids == {state.value for state in RecordState} | {"old"}
+    assert await _queued(engine) == {s.value for s in QUEUED}
     again = _row("again", RecordState.QUEUED, NIKS[RecordState.REVIEW])
     with pytest.raises(IntegrityError, match=r"uq_records_nik_in_flight|records.nik_lookup"):
         async with engine.begin() as conn:  # the index stands on `state` again
