@@ -117,8 +117,12 @@ def persist_queue_put(path: Path, payloads: Payloads, threads: int = 1) -> Timed
         queue.close()
 
 
-def _sql(table: Any, keys: list[str]) -> str:
-    return str(insert(table).compile(dialect=sqlite.dialect(), column_keys=keys))
+def _sql(table: Any, keys: list[str]) -> tuple[str, list[str]]:
+    """The INSERT of `keys` as SQLAlchemy compiles it for SQLite, and the order of its `?`s
+    (the table's column order, not the order of `keys`)."""
+    compiled = insert(table).compile(dialect=sqlite.dialect(), column_keys=keys)
+    assert compiled.positiontup is not None
+    return str(compiled), list(compiled.positiontup)
 
 
 def plain_outbox(path: Path, people: Sequence[ResidentRecord]) -> Timed:
@@ -130,8 +134,8 @@ def plain_outbox(path: Path, people: Sequence[ResidentRecord]) -> Timed:
     stamp = UTCDateTime().bind_processor(sqlite.dialect())
     assert stamp is not None
     now = dt.datetime.now(dt.UTC)
-    record_sql = _sql(records, list(new_record_row("", "", people[0], now, sealer)))
-    entry_sql = _sql(outbox, list(queue_entry("", 0, now)))
+    record_sql, record_keys = _sql(records, list(new_record_row("", "", people[0], now, sealer)))
+    entry_sql, entry_keys = _sql(outbox, list(queue_entry("", 0, now)))
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         for pragma in (
@@ -147,8 +151,8 @@ def plain_outbox(path: Path, people: Sequence[ResidentRecord]) -> Timed:
             row = new_record_row(f"{n:024d}", f"6172-{n:024d}", person, now, sealer)
             entry = queue_entry(row["id"], row["payload_bytes"], now)
             connection.execute("BEGIN IMMEDIATE")
-            connection.execute(record_sql, [_plain(v, stamp) for v in row.values()])
-            connection.execute(entry_sql, [_plain(v, stamp) for v in entry.values()])
+            connection.execute(record_sql, [_plain(row[k], stamp) for k in record_keys])
+            connection.execute(entry_sql, [_plain(entry[k], stamp) for k in entry_keys])
             connection.execute("COMMIT")
         return Timed.since(len(people), start)
     finally:
