@@ -158,6 +158,11 @@ async def test_sqlite_batch_rebuild_keeps_referencing_rows_and_the_partial_index
             )
         ).scalar_one()
         assert "WHERE in_flight" in index_sql
+        # the CHECK that ties in_flight to state is carried over by the rebuild (reflected)
+        table_sql = (
+            await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'records'"))
+        ).scalar_one()
+        assert "CONSTRAINT ck_records_in_flight CHECK" in table_sql
         rows = (await conn.execute(select(func.count()).select_from(records))).scalar_one()
     assert rows == 1
 
