@@ -63,7 +63,7 @@ records = Table(
     Column("nik_sealed", LargeBinary, nullable=False),
     Column("payload_sealed", LargeBinary, nullable=False),
     Column("authorisation_sealed", LargeBinary),
-    # whether `state` is in flight (revision 0012): written by the moves of `transitions` only
+    # whether `state` is in flight (revision 0013): written by the moves of `transitions` only
     # when it changes, so the NIK index below stays untouched while a record goes queued →
     # uploading → awaiting_decision; the CHECK makes a write that forgets it fail, not corrupt
     # the uniqueness
@@ -105,10 +105,10 @@ outbox = Table(
     Column("lease_owner", String(64)),
     # the claim's order (oldest first): walking this index stops after one batch of due rows,
     # where an index on (next_attempt_at, enqueued_at) made SQLite sort every due row on each
-    # claim (bench/backlog.py); that one, unused since, went in revision 0012
+    # claim (bench/backlog.py); that one, unused since, went in revision 0013
     Index("ix_outbox_order", "enqueued_at", "record_id"),
     # small rows: on SQLite the table is the b-tree of its primary key, so a new entry writes
-    # one b-tree less (revision 0012)
+    # one b-tree less (revision 0013)
     sqlite_with_rowid=False,
 )
 

@@ -1,4 +1,4 @@
-"""Revision 0012 over a node holding records in every state: `in_flight` from each record's
+"""Revision 0013 over a node holding records in every state: `in_flight` from each record's
 state, the NIK index on it, the CHECK that refuses a state written without it, and the queue
 entries kept through the outbox's rebuild (SQLite: WITHOUT ROWID)."""
 
@@ -30,11 +30,11 @@ NOW = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
 NIKS = {state: f"61720101019{n:05d}" for n, state in enumerate(RecordState)}
 #: the records with a queue entry
 QUEUED = (RecordState.QUEUED, RecordState.UPLOADING)
-BEFORE = "0011"
+BEFORE = "0012"
 
 
 def _row(record_id: str, state: RecordState, nik: str) -> dict[str, object]:
-    """A record as revision 0011 stored it (no `in_flight` yet)."""
+    """A record as revision 0012 stored it (no `in_flight` yet)."""
     return {
         "id": record_id,
         "state": state.value,
@@ -47,17 +47,17 @@ def _row(record_id: str, state: RecordState, nik: str) -> dict[str, object]:
     }
 
 
-async def _node_at_0011_with_every_state(engine: AsyncEngine) -> None:
+async def _node_at_0012_with_every_state(engine: AsyncEngine) -> None:
     await upgrade(engine, LOCAL, BEFORE)
     rows = [_row(state.value, state, nik) for state, nik in NIKS.items()]
     rows.append(_row("old", RecordState.REJECTED, NIKS[RecordState.QUEUED]))
     async with engine.begin() as conn:
-        await conn.execute(insert(_records_0011()), rows)
+        await conn.execute(insert(_records_0012()), rows)
         await conn.execute(insert(outbox), [queue_entry(s.value, 2, NOW) for s in QUEUED])
 
 
-def _records_0011() -> TableClause:
-    """`records` with the columns revision 0011 had (the table in code has more)."""
+def _records_0012() -> TableClause:
+    """`records` with the columns revision 0012 had (the table in code has more)."""
     names = _row("x", RecordState.QUEUED, NIKS[RecordState.QUEUED])
     return table("records", *(column(name, records.c[name].type) for name in names))
 
@@ -77,7 +77,7 @@ async def test_existing_records_get_in_flight_from_their_state(
     db_url: str, engines: Engines
 ) -> None:
     engine = engines(db_url)
-    await _node_at_0011_with_every_state(engine)
+    await _node_at_0012_with_every_state(engine)
     await upgrade(engine, LOCAL, data_key=SEALER.key)
     assert await schema_diff(engine, LOCAL) == []
     expected = {state.value: state in IN_FLIGHT for state in RecordState} | {"old": False}
@@ -90,7 +90,7 @@ async def test_existing_records_get_in_flight_from_their_state(
 
 async def test_after_the_upgrade_one_nik_is_in_flight_once(db_url: str, engines: Engines) -> None:
     engine = engines(db_url)
-    await _node_at_0011_with_every_state(engine)
+    await _node_at_0012_with_every_state(engine)
     await upgrade(engine, LOCAL, data_key=SEALER.key)
     again = _row("again", RecordState.QUEUED, NIKS[RecordState.UPLOADING]) | {"in_flight": True}
     with pytest.raises(IntegrityError, match=r"uq_records_nik_in_flight|records.nik_lookup"):
@@ -114,7 +114,7 @@ async def test_a_state_and_in_flight_that_disagree_are_refused(
     db_url: str, engines: Engines, record_id: str, values: dict[str, object]
 ) -> None:
     engine = engines(db_url)
-    await _node_at_0011_with_every_state(engine)
+    await _node_at_0012_with_every_state(engine)
     await upgrade(engine, LOCAL, data_key=SEALER.key)
     with pytest.raises(IntegrityError, match="ck_records_in_flight"):
         async with engine.begin() as conn:
@@ -126,7 +126,7 @@ async def test_downgrade_keeps_the_records_and_the_index_on_state(
     db_url: str, engines: Engines
 ) -> None:
     engine = engines(db_url)
-    await _node_at_0011_with_every_state(engine)
+    await _node_at_0012_with_every_state(engine)
     await upgrade(engine, LOCAL, data_key=SEALER.key)
     async with schema_transaction(engine, LOCAL.lock_key) as conn:
         await conn.run_sync(lambda c: command.downgrade(alembic_config(LOCAL, c), BEFORE))
@@ -137,4 +137,4 @@ async def test_downgrade_keeps_the_records_and_the_index_on_state(
     again = _row("again", RecordState.QUEUED, NIKS[RecordState.REVIEW])
     with pytest.raises(IntegrityError, match=r"uq_records_nik_in_flight|records.nik_lookup"):
         async with engine.begin() as conn:  # the index stands on `state` again
-            await conn.execute(insert(_records_0011()).values(again))
+            await conn.execute(insert(_records_0012()).values(again))

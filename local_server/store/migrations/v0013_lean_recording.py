@@ -1,8 +1,8 @@
 """Fewer pages written per recording and per claim: `records.in_flight`, on which the "one
 in-flight record per NIK" index now stands; `outbox` without a rowid and without `ix_outbox_due`.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02
 
 The partial unique index `uq_records_nik_in_flight` was partial on `state IN (…)`, so SQLite
@@ -25,8 +25,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
