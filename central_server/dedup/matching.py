@@ -10,9 +10,12 @@ Why it is shaped this way (figures in docs/performance.md, "De-duplication"):
   single-threaded products over spans of the gallery reach most of the machine's sgemm peak
   where BLAS threading reached a third of it. So this module sets the process's BLAS to one
   thread (the centre uses BLAS for nothing else) and keeps a pool of one thread per core.
-- **One probe is a pass over memory**: a matrix-vector product over big blocks in one thread
-  (the gallery is read once at full bandwidth; there is nothing to reuse from cache, and one
-  core reads about as fast as two here).
+- **One probe is a pass over memory**: matrix-vector products over big blocks, the gallery's
+  spans shared among the threads like a batch's. Nothing is reused from cache, so the pass is
+  bound by how fast the cores can read, and one core cannot read as fast as two: on the EPYC
+  of 2026-12 one thread reached 0.29–0.36 of the two cores' read bandwidth and both threads
+  0.66–0.85 (an earlier machine, whose one core read about as fast as two, ran one probe on
+  one thread; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -31,11 +34,9 @@ SCORE_BYTES = 1024 * 1024
 #: keep the memory streams long
 MAX_BLOCK_ROWS = 65_536
 MIN_BLOCK_ROWS = 256
-#: below this many rows a pass is too short to be worth handing to other threads
+#: below this many rows (16 MiB of gallery) a pass is too short to be worth handing to other
+#: threads: waking them on a busy machine costs up to milliseconds
 PARALLEL_ROWS = 32_768
-#: nor below this much work (rows × probes): one probe is a pass over memory, which one core
-#: reads about as fast as two, and waking threads on a busy machine costs milliseconds
-PARALLEL_WORK = 4_000_000
 THREADS = max(1, len(os.sched_getaffinity(0)))
 SPANS_PER_THREAD = 4
 
@@ -60,7 +61,7 @@ def best_scores(matrix: np.ndarray, queries: np.ndarray, own: np.ndarray) -> np.
         return best
     owners = np.nonzero(own >= 0)[0]
     owners = owners[np.argsort(own[owners], kind="stable")]  # probes with an own row, by row
-    if size < PARALLEL_ROWS or size * count < PARALLEL_WORK or THREADS == 1:
+    if size < PARALLEL_ROWS or THREADS == 1:
         _best_over(matrix, queries, 0, size, own, owners, best)
         return best
     # a few spans per thread, taken in turn: a thread the machine holds back delays only its
