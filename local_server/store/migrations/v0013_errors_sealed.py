@@ -23,7 +23,7 @@ clear (as revision 0011 refuses to).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -74,26 +74,28 @@ def upgrade() -> None:
 def _seal_all(sealer: NodeSealer) -> None:
     for table, (keys, column, bound) in _SEALED.items():
         read = [*(c for c in bound if c not in keys), column]
-        names = [*keys, *read]
         # the ids untyped: each goes back as the database gave it (an integer, a string)
         clear = sa.table(
-            table, *(sa.column(c) for c in names[:-1]), sa.column(column, sa.LargeBinary())
+            table, *(sa.column(c) for c in [*keys, *read[:-1]]), sa.column(column, sa.LargeBinary())
         )
-        sealed_as = cast(ErrorColumn, f"{table}.{column}")
-
-        def seal(
-            row: tuple[Any, ...],
-            bound: tuple[str, ...] = bound,
-            column: str = column,
-            names: list[str] = names,
-            sealed_as: ErrorColumn = sealed_as,
-        ) -> dict[str, Any]:
-            found = dict(zip(names, row, strict=True))
-            row_id = file_row(*(found[c] for c in bound)) if len(bound) > 1 else found[bound[0]]
-            text = bytes(found[column]).decode("utf-8")
-            return {column: sealer.seal_error(sealed_as, row_id, text)}
-
+        seal = _sealing(sealer, table, column, bound, [*keys, *read])
         rewrite_rows(clear, keys, read, seal, clear.c[column].is_not(None))
+
+
+def _sealing(
+    sealer: NodeSealer, table: str, column: str, bound: tuple[str, ...], names: list[str]
+) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """What `rewrite_rows` calls on each row (its `names`): the clear text (UTF-8 bytes since
+    the type change) sealed for its row, as `NodeSealer.seal_error` seals it."""
+    sealed_as = cast(ErrorColumn, f"{table}.{column}")
+
+    def seal(row: tuple[Any, ...]) -> dict[str, Any]:
+        found = dict(zip(names, row, strict=True))
+        row_id = file_row(*(found[c] for c in bound)) if len(bound) > 1 else found[bound[0]]
+        text = bytes(found[column]).decode("utf-8")
+        return {column: sealer.seal_error(sealed_as, row_id, text)}
+
+    return seal
 
 
 def downgrade() -> None:
