@@ -44,7 +44,7 @@ records = Table(
     Column("submission_id", String(64), nullable=False, unique=True),
     Column("payload_bytes", Integer, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    # why the last attempt failed, sealed (revision 0013): the centre's refusal quotes what it
+    # why the last attempt failed, sealed (revision 0012): the centre's refusal quotes what it
     # refused, a NIK or its birth-date digits among it
     Column("last_error", LargeBinary),
     Column("decision_status", String(20)),

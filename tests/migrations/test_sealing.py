@@ -1,5 +1,5 @@
-"""Databases from before sealing: the revisions that seal (node 0011 and 0013, centre 0005)
-seal every row an older version wrote in clear (0013: the texts saying why something failed),
+"""Databases from before sealing: the revisions that seal (node 0011 and 0012, centre 0005)
+seal every row an older version wrote in clear (0012: the texts saying why something failed),
 under the data key, and refuse to run without it; after them the servers' stores read the rows
 back whole. Sealed values are bound to their row, and the centre's "one identity per NIK" still
 stands, on the keyed hash."""
@@ -146,7 +146,7 @@ async def test_a_sealed_value_does_not_open_in_another_row(db_url: str, engines:
         await NodeStore(engine, DataKey(bytes(32))).records.stored("r1")
 
 
-#: why-it-failed texts as a node before 0013 kept them, in clear: a refusal quoting the NIK's
+#: why-it-failed texts as a node before 0012 kept them, in clear: a refusal quoting the NIK's
 #: birth-date digits (as the centre words a broken NIK rule), a link fault, an attachment's resend
 REFUSAL = (
     "centre refused the record: record: Value error, NIK rule 'birth_date': digits 7-12 "
@@ -201,7 +201,7 @@ async def node_at_0011(engine: AsyncEngine) -> None:
         )  # fmt: skip
 
 
-async def test_node_error_texts_in_clear_are_sealed_by_0013_and_read_back(
+async def test_node_error_texts_in_clear_are_sealed_by_0012_and_read_back(
     db_url: str, engines: Engines
 ) -> None:
     engine = engines(db_url)

@@ -1,7 +1,7 @@
 """Why-it-failed texts sealed at rest: `records.last_error`, `outbox.last_error`,
 `packet_files.last_error` and `submission_history.reason`.
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-02
 
@@ -34,7 +34,7 @@ from ektp_sync.migrations import MigrationError, revision_data_key
 from ektp_sync.migrations.rows import count_rows, rewrite_rows
 from local_server.store.sealed import ErrorColumn, NodeSealer, file_row
 
-revision = "0013"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
