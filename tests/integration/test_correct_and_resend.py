@@ -3,7 +3,9 @@
 The office's clock runs a day ahead of the centre's (an office in WIT, say, and a typo of
 today's date as birth date): the office takes the record, the centre, which re-checks every
 rule against its own calendar, refuses it as born in the future. The operator corrects the birth
-date and NIK with PUT /records/{id}; the record is re-sent under a new submission_id.
+date and NIK with PUT /records/{id}; the record is re-sent under a new submission_id. The
+refusal is shown to the operator, kept sealed in the node's database (record, then history) and
+named in the node's log by its rule only.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import httpx
 import pytest
 
 from ektp_sync.domain.nik import make_nik
+from ektp_sync.storage import sqlite_files
 from ektp_sync.synth import generate
 from ektp_sync.testing import FAST_RETRY, OfficeClient, eventually
+from tests.at_rest import columns_holding, files_holding
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +76,15 @@ async def test_refused_record_is_corrected_and_approved_with_one_enrollment(star
     mistaken, fix = typo_and_fix(person)
     record_id = await office.record(mistaken)
     refused_view = await refused(office, record_id)
+    # the operator reads the centre's words; the node's database holds them sealed only
+    node_db = d.local_dbs["6172"]
+    secrets = {
+        "refusal": b"lies in the future",
+        "nik": mistaken["nik"].encode(),
+        "birth digits": mistaken["nik"][6:12].encode(),
+    }
+    assert await columns_holding(node_db, secrets) == []
+    assert files_holding(sqlite_files(node_db), secrets) == []
 
     response = await office.http.put(f"/records/{record_id}", json=fix)
     assert response.status_code == 200, response.text
@@ -79,6 +92,8 @@ async def test_refused_record_is_corrected_and_approved_with_one_enrollment(star
     assert resent["submission_id"] != refused_view["submission_id"]
     assert [h["submission_id"] for h in resent["history"]] == [refused_view["submission_id"]]
     assert resent["history"][0]["changed_fields"] == ["birth_date", "nik"]
+    assert resent["history"][0]["reason"] == refused_view["last_error"]
+    assert await columns_holding(node_db, secrets) == []  # sealed in the history too
 
     await eventually(lambda: office.all_in([record_id], {"approved"}), timeout=60)
     approved = await office.get(record_id)
@@ -101,6 +116,11 @@ async def test_refused_record_is_corrected_and_approved_with_one_enrollment(star
     assert stats["enrollments"] == 2
     assert stats["identities"] == 1
     assert stats["by_status"] == {"invalid": 1, "approved": 1}
+    # the node's log names the refusal's rule, with the record, and not its words
+    d.stop()  # the logs are complete once the processes ended
+    logs = {path.name: path.read_text() for path in (d.base_dir / "logs").glob("*.log")}
+    assert "rules: birth_date_future" in logs["local-6172.log"]
+    assert [name for name, text in logs.items() if "lies in the future" in text] == []
 
 
 def with_attachments(person: dict[str, Any], seed: int, files: int, size: int) -> dict[str, Any]:
