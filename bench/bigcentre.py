@@ -106,8 +106,7 @@ async def _serve(
         loaded = time.perf_counter() - started
         assert centre.pid is not None
         master = psutil.Process(centre.pid)
-        children = [p for p in master.children() if "spawn_main" in " ".join(p.cmdline())]
-        processes = children if workers > 1 else [master]
+        processes = master.children() if workers > 1 else [master]
         return {
             "workers": workers,
             "start_seconds": loaded,
