@@ -30,6 +30,7 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ class Supervisor:
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM (then stop the workers gracefully and return), or raise
         WorkersFailed when workers cannot start."""
+        if threading.active_count() > 1:  # a thread's locks and work would be half-copied
+            raise RuntimeError(f"threads before the workers are forked: {threading.enumerate()}")
         config = self._config
         config.load()  # the app, its middleware, TLS context: made once, shared by the forks
         listening = config.bind_socket()
@@ -128,7 +131,7 @@ class Supervisor:
     def _act(self, listening: socket.socket) -> None:
         """What is due now: stop on a signal noted, kill what outlived its grace, restart."""
         if self._stop_signal is not None and self._kill_at is None:
-            logger.info("received %s: stopping the workers", signal.strsignal(self._stop_signal))
+            logger.info("received %s: stopping the workers", signal.Signals(self._stop_signal).name)
             self._stop()
         elif self._kill_at is not None and time.monotonic() >= self._kill_at:
             self._signal_workers(signal.SIGKILL)
@@ -286,7 +289,9 @@ class Supervisor:
 
 def _describe(status: int) -> str:
     code = os.waitstatus_to_exitcode(status)
-    return f"was killed by {signal.strsignal(-code)}" if code < 0 else f"exited with status {code}"
+    return (
+        f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+    )
 
 
 def serve(config: uvicorn.Config, workers: int) -> None:
