@@ -122,7 +122,11 @@ class CentreMetrics:
             registry=own,
         )
         self._database = _FromDatabase()
-        self._registry = own or CollectorRegistry(auto_describe=True)
+        # the shared registry without auto_describe, as prometheus-client's multiprocess
+        # example has it: auto_describe would collect at registration, reading every worker's
+        # files while the others, started at the same moment, are still creating theirs (a file
+        # of 0 bytes fails that read, and the worker's start with it)
+        self._registry = own or CollectorRegistry()
         if self.multiprocess:
             MultiProcessCollector(self._registry)  # type: ignore[no-untyped-call]
         self._registry.register(self._database)
