@@ -110,6 +110,7 @@ class Supervisor:
         config = self._config
         config.load()  # the app, its middleware, TLS context: made once, shared by the forks
         listening = config.bind_socket()
+        previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
         self._install_signals()
         gc.freeze()  # the objects made so far are never collected: their pages stay shared
         try:
@@ -123,6 +124,9 @@ class Supervisor:
             listening.close()
             self._selector.close()
             signal.set_wakeup_fd(-1)
+            for signum, handler in previous.items():
+                if handler is not None:  # None: not installed from Python, nothing to restore
+                    signal.signal(signum, handler)
             for fd in (self._wakeup_read, self._wakeup_write):
                 os.close(fd)
         if self._failure is not None:
