@@ -1,7 +1,8 @@
 """`central serve --workers 2` as a process tree (src/ektp_sync/prefork.py): the workers are forked
 from the supervisor and serve its one listening socket; a worker killed outright is replaced
 while the other keeps answering; SIGTERM ends them all and removes the shared gallery; a worker
-that cannot start (database unreachable) ends `serve` with an error instead of restarting."""
+that cannot start (database unreachable) ends `serve` with an error instead of restarting; and
+the workers end with a supervisor killed outright."""
 
 from __future__ import annotations
 
@@ -144,3 +145,20 @@ async def test_a_worker_that_cannot_start_ends_serve_with_an_error(tmp_path: Pat
     assert "error: a worker process failed to start (exited with status 3)" in log
     assert "Connection refused" in log  # the cause, in the worker's log above
     assert _gallery_files(centre) == []
+
+
+@on_postgresql
+async def test_workers_end_with_a_supervisor_killed_outright(centre: ServerProcess) -> None:
+    workers = _workers(centre)
+    assert centre.pid is not None
+    os.kill(centre.pid, signal.SIGKILL)  # no chance to stop them: the kernel tells them (SIGTERM)
+
+    def gone(worker: psutil.Process) -> bool:
+        try:
+            return worker.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    await eventually(lambda: all(gone(w) for w in workers), timeout=60)
+    for path in _gallery_files(centre):  # a killed serve leaves them to the next one's start
+        path.unlink()
