@@ -40,10 +40,21 @@ PARALLEL_ROWS = 32_768
 THREADS = max(1, len(os.sched_getaffinity(0)))
 SPANS_PER_THREAD = 4
 
-# the process's BLAS runs one thread per call; our pool supplies the parallelism (see above)
+# the process's BLAS runs one thread per call; our pool supplies the parallelism (see above).
+# Set at import, so a process forked after it (`serve --workers N`, ektp_sync/prefork.py)
+# inherits the limit; OpenBLAS stops its idle threads at a fork and starts none at one thread
 _blas_limit = threadpool_limits(limits=1, user_api="blas")
-#: one thread per core; numpy releases the GIL in the products and reductions
-pool = ThreadPoolExecutor(THREADS, thread_name_prefix="match")
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    """One thread per core (numpy releases the GIL in the products and reductions), made on
+    first use in each process: threads do not cross a fork, and a forked worker must not
+    inherit a pool whose threads only exist in its parent."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(THREADS, thread_name_prefix="match"))
+    return _pool[1]
 
 
 def block_rows(probes: int) -> int:
@@ -70,7 +81,7 @@ def best_scores(matrix: np.ndarray, queries: np.ndarray, own: np.ndarray) -> np.
     bounds = np.linspace(0, size, spans + 1).astype(int)
     parts = [np.full(count, -np.inf, dtype=np.float32) for _ in range(spans)]
     futures = [
-        pool.submit(_best_over, matrix, queries, int(lo), int(hi), own, owners, part)
+        pool().submit(_best_over, matrix, queries, int(lo), int(hi), own, owners, part)
         for lo, hi, part in zip(bounds[:-1], bounds[1:], parts, strict=True)
     ]
     for future in futures:
