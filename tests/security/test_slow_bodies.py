@@ -26,9 +26,9 @@ pytestmark = pytest.mark.integration
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def connect(d: Deployment) -> Connection:
-    """A TLS connection to the deployment's node, spoken to in bytes."""
-    host, port = d.local_url().removeprefix("https://").split(":")
+async def connect(d: Deployment, url: str | None = None) -> Connection:
+    """A TLS connection to the deployment's node (or to `url`), spoken to in bytes."""
+    host, port = (url or d.local_url()).removeprefix("https://").split(":")
     assert d.tls_files is not None
     context = ssl.create_default_context(cafile=str(d.tls_files.ca))
     return await asyncio.open_connection(host, int(port), ssl=context)
@@ -154,3 +154,35 @@ async def test_a_big_body_the_centre_is_slow_to_read_is_not_cut_off(
         )
     assert answer.status_code == 200, answer.text
     assert [result["status"] for result in answer.json()["results"]] != ["invalid"]
+
+
+async def test_a_client_waiting_for_100_continue_is_not_held_to_the_deadline(
+    ektp_deployment: DeploymentFactory,
+) -> None:
+    # The client asks before it sends (`Expect: 100-continue`) and the centre, 3 s late with
+    # its injected latency, says "go on" only when its route starts reading: until then the
+    # silence is the server's, not the client's.
+    d = await ektp_deployment(central_extra=["--body-idle-seconds", "1"])
+    async with CentreAdmin.of(d) as admin:
+        await admin.faults(latency_ms=3000)
+    content = json.dumps({"items": [item(resident(seed=6))]}).encode()
+    head = (
+        b"POST /api/v1/enrollments HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+        b"Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+        % (
+            d.central_url.removeprefix("https://").encode(),
+            d.office_keys[d.offices[0]].encode(),
+            len(content),
+        )
+    )
+    reader, writer = connection = await connect(d, d.central_url)
+    try:
+        writer.write(head)
+        go_on = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
+        assert go_on.startswith(b"HTTP/1.1 100 "), go_on
+        status, answer = await send_slowly(connection, b"", [content], 0)
+    finally:
+        await hang_up(connection)
+    assert status == 200, answer
+    assert [result["status"] for result in answer["results"]] != ["invalid"]
