@@ -41,15 +41,16 @@ async def hang_up(connection: Connection) -> None:
         await writer.wait_closed()
 
 
-def record_head(d: Deployment, length: int) -> bytes:
-    """The head of `POST /api/v1/records` with a `length`-byte body, as the node's clerk (one
-    request on the connection: the server closes it after its answer)."""
+def record_head(d: Deployment, length: int | None) -> bytes:
+    """The head of `POST /api/v1/records` with a `length`-byte body (None: chunked), as the
+    node's clerk (one request on the connection: the server closes it after its answer)."""
     host = d.local_url().removeprefix("https://")
     token = d.operator_token(Role.CLERK)
+    framing = b"Transfer-Encoding: chunked" if length is None else b"Content-Length: %d" % length
     return (
         b"POST /api/v1/records HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-        b"Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n" % (host.encode(), token.encode(), length)
+        b"Authorization: Bearer %s\r\nContent-Type: application/json\r\n%s\r\n\r\n"
+        % (host.encode(), token.encode(), framing)
     )
 
 
@@ -91,16 +92,20 @@ async def test_a_body_dripper_is_answered_408_and_its_slot_freed_for_an_office(
         local_extra=["--body-idle-seconds", "1", "--max-connections", str(slots)]
     )
     body = json.dumps(resident(seed=3)).encode()
+    bytes_ = pieces(body, 1)[:12]  # a byte every 5 s: a minute of dripping if nobody stops it
+    chunks = [b"1\r\n%s\r\n" % byte for byte in bytes_]  # the same, one-byte chunks
     drippers = [await connect(d) for _ in range(slots)]  # every slot of the node held
     try:
-        # head at once, then a byte every 5 s: a minute of dripping if nobody stops it
         answers = await asyncio.gather(
-            *(send_slowly(c, record_head(d, len(body)), pieces(body, 1)[:12], 5) for c in drippers)
+            send_slowly(drippers[0], record_head(d, len(body)), bytes_, 5),
+            send_slowly(drippers[1], record_head(d, len(body)), bytes_, 5),
+            send_slowly(drippers[2], record_head(d, None), chunks, 5),
         )
         for status, answer in answers:
             assert status == 408, answer
             assert answer["rule"] == BODY_IDLE_RULE, answer
-        # our side of every dripper is still open: the server itself let go of the slots
+        # each answer was read up to the server's close, before we hung up: the server let go
+        # of the slots itself, and one of them takes an office's record
         async with OfficeClient.of(d) as node:
             record = await node.http.post("/records", json=resident(seed=4))
             assert record.status_code == 201, record.text
