@@ -94,6 +94,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
         self._body_expected = False
+        #: when the client last made progress on its body (or was let go on after a pause)
+        self._body_progress = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -123,7 +125,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self._disarm_body()  # progress: the client has `body_idle` again from now
+        # progress: the client has `body_idle` again from now (the timer, when it goes off,
+        # looks at this and sleeps on: no timer is made and cancelled per piece)
+        self._body_progress = self.loop.time()
         self._arm_body()
 
     def on_message_complete(self) -> None:
@@ -162,7 +166,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         )
 
     def _arm_body(self) -> None:
+        """Start the body's clock from now, if it should run (a body is expected, we hold
+        nothing back) and does not yet."""
         if self._body_expected and self._body_deadline is None and not self._held_by_us():
+            self._body_progress = self.loop.time()
             self._body_deadline = self.loop.call_later(self._body_idle, self._body_too_slow)
 
     def _disarm_body(self) -> None:
@@ -171,10 +178,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._body_deadline = None
 
     def _reading_resumed(self) -> None:
-        self._arm_body()  # a fresh `body_idle` from now: the time held back was ours
+        self._arm_body()  # if stopped: a fresh `body_idle` from now, the time held back was ours
 
     def _body_too_slow(self) -> None:
         self._body_deadline = None
+        idle = self.loop.time() - self._body_progress
+        if idle < self._body_idle:
+            self._body_deadline = self.loop.call_later(self._body_idle - idle, self._body_too_slow)
+            return
         if self.transport.is_closing():
             return
         cycle = self.cycle
