@@ -136,6 +136,13 @@ class Listening(_Settings):
         description="A request's line and headers must arrive within this (a client that "
         "drips them is cut off).",
     )
+    body_idle_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
+        60.0,
+        gt=0,
+        description="While a request's body is incomplete, a pause this long without a byte "
+        "of it is answered 408 and the connection closed (an idle limit, not a total one: a "
+        "slow link may take minutes over a body as long as it keeps sending).",
+    )
     keep_alive_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
         5.0, gt=0, description="An idle kept-alive connection is closed after this."
     )

@@ -114,8 +114,11 @@ def _uvicorn_options(settings: Listening, port: int) -> dict[str, Any]:
         # uvicorn's loggers and ours on one handler, in the format asked for (ektp_sync.logs)
         "log_config": log_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        # slow clients: a deadline on each request's head, a cap on connections (slowclients)
-        "http": protocol_factory(settings.header_timeout_seconds, settings.max_connections),
+        # slow clients: a deadline on each request's head, an idle deadline on its body, a cap
+        # on connections (slowclients)
+        "http": protocol_factory(
+            settings.header_timeout_seconds, settings.body_idle_seconds, settings.max_connections
+        ),
         "timeout_keep_alive": settings.keep_alive_seconds,
         **tls,
     }
