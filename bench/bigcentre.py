@@ -5,8 +5,10 @@ store). `run` (bench `workers`) starts `central serve --workers 4` on such a Pos
 database, waits until every worker has loaded its gallery, and reads each process's memory as
 the kernel accounts it (/proc/PID/smaps_rollup through psutil): RSS (shared pages counted in
 every process), PSS (each shared page split among the processes mapping it: the sum is the
-memory really used) and USS (pages of that process alone). The reference is the same centre
-with one worker, whose gallery is private: "one copy".
+memory really used) and USS (pages of that process alone). The workers are forked from a
+supervisor that shares their interpreter's pages, so its PSS is part of the memory used: the
+target is judged on the sum over every process. The reference is the same centre with one
+worker, whose gallery is private: "one copy".
 """
 
 from __future__ import annotations
@@ -106,8 +108,7 @@ async def _serve(
         loaded = time.perf_counter() - started
         assert centre.pid is not None
         master = psutil.Process(centre.pid)
-        children = [p for p in master.children() if "spawn_main" in " ".join(p.cmdline())]
-        processes = children if workers > 1 else [master]
+        processes = master.children() if workers > 1 else [master]
         return {
             "workers": workers,
             "start_seconds": loaded,
@@ -136,8 +137,13 @@ async def _measure(workdir: Path, size: int, timeout: float) -> dict[str, Any]:
     return found
 
 
-def _sum(serve: dict[str, Any], key: str) -> float:
-    return float(sum(p[key] for p in serve["processes"]))
+def _sum(serve: dict[str, Any], key: str, supervisor: bool = False) -> float:
+    """Summed over the workers, and over the supervisor too if `supervisor` (with one worker
+    there is no supervisor: the process serves itself)."""
+    total = float(sum(p[key] for p in serve["processes"]))
+    if supervisor and serve["master"]:
+        total += serve["master"][key]
+    return total
 
 
 def run(workdir: Path, quick: bool) -> Result:
@@ -149,10 +155,19 @@ def run(workdir: Path, quick: bool) -> Result:
     result = Result(
         "workers",
         f"memory of `central serve --workers {WORKERS}` on PostgreSQL holding {label} identities"
-        " (one gallery in shared memory), against the same centre with one worker",
-        target=f"PSS summed over {WORKERS} workers ≤ 1.3× one worker's (at 1M)",
+        " (one gallery in shared memory, workers forked from one supervisor), against the same"
+        " centre with one worker",
+        target=f"PSS of every process ({WORKERS} workers + supervisor) ≤ 1.3× one worker's (at 1M)",
     )
-    pss = result.add(
+    # the supervisor counts: it holds the interpreter and the app the workers share (its PSS
+    # is its share of those pages), and it is memory the deployment uses
+    everything = result.add(
+        f"PSS, {WORKERS} workers + supervisor (ref: 1 worker)",
+        _sum(many, "pss", supervisor=True),
+        _sum(one, "pss"),
+        "MiB",
+    )
+    result.add(
         f"PSS, sum of {WORKERS} workers (ref: 1 worker)", _sum(many, "pss"), _sum(one, "pss"), "MiB"
     )
     result.add(f"USS, sum of {WORKERS} workers", _sum(many, "uss"), _sum(one, "uss"), "MiB")
@@ -161,26 +176,26 @@ def run(workdir: Path, quick: bool) -> Result:
     )
     # the gallery's part: the same centres on an empty register, subtracted
     result.add(
-        f"PSS of the gallery, {WORKERS} workers (ref: 1 worker)",
-        _sum(many, "pss") - _sum(empty_many, "pss"),
+        f"PSS of the gallery, {WORKERS} workers + supervisor (ref: 1 worker)",
+        _sum(many, "pss", supervisor=True) - _sum(empty_many, "pss", supervisor=True),
         _sum(one, "pss") - _sum(empty_one, "pss"),
         "MiB",
     )
     result.add(
-        f"PSS of an empty centre, {WORKERS} workers",
-        _sum(empty_many, "pss"),
+        f"PSS of an empty centre, {WORKERS} workers + supervisor",
+        _sum(empty_many, "pss", supervisor=True),
         _sum(empty_one, "pss"),
         "MiB",
     )
     if many["master"]:
-        result.add("PSS of uvicorn's supervisor", many["master"]["pss"], unit="MiB")
+        result.add("PSS of the supervisor", many["master"]["pss"], unit="MiB")
     result.add(
         "start until every worker loaded (ref: 1 worker)",
         many["start_seconds"],
         one["start_seconds"],
         "s",
     )
-    result.met = None if quick else (pss.ratio or 0) <= 1.3
+    result.met = None if quick else (everything.ratio or 0) <= 1.3
     if quick:
         result.notes.append(f"quick run at {label}; the target speaks of 1M")
     result.details = found

@@ -57,7 +57,7 @@ class Limits:
                 a @ b
 
         def per_core() -> None:
-            for f in [pool.submit(np.matmul, a, self._b) for a in self._a]:
+            for f in [pool().submit(np.matmul, a, self._b) for a in self._a]:
                 f.result()
 
         return max(
@@ -91,7 +91,7 @@ def read_gbps(array: np.ndarray, tries: int = 3) -> float:
     bounds = np.linspace(0, len(flat), THREADS + 1).astype(int)
 
     def every_core() -> None:
-        parts = [pool.submit(span, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+        parts = [pool().submit(span, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
         for f in parts:
             f.result()
 

@@ -97,6 +97,7 @@ def create_app(settings: CentralSettings, *, body_limits: BodyLimits | None = No
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn factory: `uvicorn --factory central_server.app:app_from_env` (see
-    CentralSettings.from_env for why the settings travel in the environment)."""
-    return create_app(CentralSettings.from_env())
+    """uvicorn factory for a bare uvicorn: `uvicorn --factory central_server.app:app_from_env`
+    serves the centre the EKTP_ variables describe (`ektp-sync central serve` builds its app
+    from its own settings instead)."""
+    return create_app(CentralSettings())

@@ -3,7 +3,7 @@
 Counters and the histogram are counted where things happen (intake, the dedup engine) by the
 process that did them. With `--workers N` every worker is its own process, so they use
 prometheus-client's multiprocess mode: `serve` points `PROMETHEUS_MULTIPROC_DIR` at a directory
-of its own under the data dir, emptied at each start, before the workers exist; each worker
+of its own under the data dir, emptied at each start, before the workers are forked; each worker
 writes its values to files there, and whichever worker answers a scrape sums them all. Figures
 the database holds (identities, submissions waiting for de-duplication) are read from it at
 scrape time, so they need no multiprocess handling, and the centre has no live gauge that would.
@@ -40,16 +40,21 @@ DEDUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-def multiprocess_dir(data_dir: Path) -> dict[str, str]:
-    """Empty the metrics directory of a deployment for a new start of `serve --workers N`;
-    return the environment that puts its worker processes in multiprocess mode.
+def use_multiprocess_dir(data_dir: Path) -> None:
+    """Put this process, and the workers `serve --workers N` forks from it, in multiprocess
+    mode, with the values in a directory of the deployment's, emptied now (files of an earlier
+    run's processes would be summed with this run's).
 
-    Emptied because files of an earlier run's processes would be summed with this run's.
+    prometheus-client picks its value class from PROMETHEUS_MULTIPROC_DIR when it is first
+    imported, and the command line has imported it (the demo's network simulator) before the
+    data dir is known: so the choice is made again here, before any of the centre's metrics
+    exists; forked workers inherit it (each writes files of its own pid).
     """
     directory = data_dir / "prometheus"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
-    return {MULTIPROC_ENV: str(directory)}
+    os.environ[MULTIPROC_ENV] = str(directory)
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def multiprocess() -> bool:
@@ -117,7 +122,11 @@ class CentreMetrics:
             registry=own,
         )
         self._database = _FromDatabase()
-        self._registry = own or CollectorRegistry(auto_describe=True)
+        # the shared registry without auto_describe, as prometheus-client's multiprocess
+        # example has it: auto_describe would collect at registration, reading every worker's
+        # files while the others, started at the same moment, are still creating theirs (a file
+        # of 0 bytes fails that read, and the worker's start with it)
+        self._registry = own or CollectorRegistry()
         if self.multiprocess:
             MultiProcessCollector(self._registry)  # type: ignore[no-untyped-call]
         self._registry.register(self._database)

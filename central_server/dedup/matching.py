@@ -10,9 +10,12 @@ Why it is shaped this way (figures in docs/performance.md, "De-duplication"):
   single-threaded products over spans of the gallery reach most of the machine's sgemm peak
   where BLAS threading reached a third of it. So this module sets the process's BLAS to one
   thread (the centre uses BLAS for nothing else) and keeps a pool of one thread per core.
-- **One probe is a pass over memory**: a matrix-vector product over big blocks in one thread
-  (the gallery is read once at full bandwidth; there is nothing to reuse from cache, and one
-  core reads about as fast as two here).
+- **One probe is a pass over memory**: matrix-vector products over big blocks, the gallery's
+  spans shared among the threads like a batch's. Nothing is reused from cache, so the pass is
+  bound by how fast the cores can read, and one core cannot read as fast as two: on the EPYC
+  of 2026-12 one thread reached 0.29–0.36 of the two cores' read bandwidth and both threads
+  0.66–0.85 (an earlier machine, whose one core read about as fast as two, ran one probe on
+  one thread; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -31,18 +34,27 @@ SCORE_BYTES = 1024 * 1024
 #: keep the memory streams long
 MAX_BLOCK_ROWS = 65_536
 MIN_BLOCK_ROWS = 256
-#: below this many rows a pass is too short to be worth handing to other threads
+#: below this many rows (16 MiB of gallery) a pass is too short to be worth handing to other
+#: threads: waking them on a busy machine costs up to milliseconds
 PARALLEL_ROWS = 32_768
-#: nor below this much work (rows × probes): one probe is a pass over memory, which one core
-#: reads about as fast as two, and waking threads on a busy machine costs milliseconds
-PARALLEL_WORK = 4_000_000
 THREADS = max(1, len(os.sched_getaffinity(0)))
 SPANS_PER_THREAD = 4
 
-# the process's BLAS runs one thread per call; our pool supplies the parallelism (see above)
+# the process's BLAS runs one thread per call; our pool supplies the parallelism (see above).
+# Set at import, so a process forked after it (`serve --workers N`, ektp_sync/prefork.py)
+# inherits the limit; OpenBLAS stops its idle threads at a fork and starts none at one thread
 _blas_limit = threadpool_limits(limits=1, user_api="blas")
-#: one thread per core; numpy releases the GIL in the products and reductions
-pool = ThreadPoolExecutor(THREADS, thread_name_prefix="match")
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    """One thread per core (numpy releases the GIL in the products and reductions), made on
+    first use in each process: threads do not cross a fork, and a forked worker must not
+    inherit a pool whose threads only exist in its parent."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(THREADS, thread_name_prefix="match"))
+    return _pool[1]
 
 
 def block_rows(probes: int) -> int:
@@ -60,7 +72,7 @@ def best_scores(matrix: np.ndarray, queries: np.ndarray, own: np.ndarray) -> np.
         return best
     owners = np.nonzero(own >= 0)[0]
     owners = owners[np.argsort(own[owners], kind="stable")]  # probes with an own row, by row
-    if size < PARALLEL_ROWS or size * count < PARALLEL_WORK or THREADS == 1:
+    if size < PARALLEL_ROWS or THREADS == 1:
         _best_over(matrix, queries, 0, size, own, owners, best)
         return best
     # a few spans per thread, taken in turn: a thread the machine holds back delays only its
@@ -69,7 +81,7 @@ def best_scores(matrix: np.ndarray, queries: np.ndarray, own: np.ndarray) -> np.
     bounds = np.linspace(0, size, spans + 1).astype(int)
     parts = [np.full(count, -np.inf, dtype=np.float32) for _ in range(spans)]
     futures = [
-        pool.submit(_best_over, matrix, queries, int(lo), int(hi), own, owners, part)
+        pool().submit(_best_over, matrix, queries, int(lo), int(hi), own, owners, part)
         for lo, hi, part in zip(bounds[:-1], bounds[1:], parts, strict=True)
     ]
     for future in futures:

@@ -42,7 +42,7 @@ class NodeStore:
         self.outages = OutageStore(engine)
         self.audit = AuditTrail(engine)
         self.search = ResidentSearch(engine, self.sealer)
-        self.packets = PacketStore(engine)
+        self.packets = PacketStore(engine, self.sealer)
 
     @classmethod
     def open(cls, url: str, key: DataKey) -> NodeStore:

@@ -18,7 +18,7 @@ from ektp_sync.domain.states import IN_FLIGHT, RecordState
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import Decision
 from local_server.store.queue import forget_entries, lock_entries
-from local_server.store.sealed import NodeSealer
+from local_server.store.sealed import RECORD_ERROR, NodeSealer
 from local_server.store.tables import records, sync_state
 from local_server.store.transitions import move
 
@@ -82,7 +82,7 @@ class Inbox:
         async with self._engine.begin() as conn:
             applied = await _apply_page(conn, decisions, now, self._sealer)
             if refused:
-                await _note_refused(conn, refused, now)
+                await _note_refused(conn, refused, now, self._sealer)
             await write_value(conn, CURSOR_KEY, next_cursor)
         return applied
 
@@ -173,18 +173,26 @@ async def _apply_page(
 
 
 async def _note_refused(
-    conn: AsyncConnection, refused: Mapping[str, str], now: dt.datetime
+    conn: AsyncConnection, refused: Mapping[str, str], now: dt.datetime, sealer: NodeSealer
 ) -> None:
-    """The reason a decision was not applied, on its record (state and queue entry unchanged)."""
-    await conn.execute(
-        update(records)
-        .where(records.c.submission_id == bindparam("b_submission"))
-        .values(last_error=bindparam("b_reason"), updated_at=now),
-        [
-            {"b_submission": sid, "b_reason": f"decision from the centre not applied: {why}"}
-            for sid, why in sorted(refused.items())
-        ],
+    """The reason a decision was not applied, on its record (state and queue entry unchanged),
+    sealed under the record's id (hence looked up first)."""
+    found = await conn.execute(
+        select(records.c.id, records.c.submission_id)
+        .where(records.c.submission_id.in_(list(refused)))
+        .order_by(records.c.id)
     )
+    notes = []
+    for row in found:
+        why = f"decision from the centre not applied: {refused[row.submission_id]}"
+        notes.append({"b_id": row.id, "b_reason": sealer.seal_error(RECORD_ERROR, row.id, why)})
+    if notes:
+        await conn.execute(
+            update(records)
+            .where(records.c.id == bindparam("b_id"))
+            .values(last_error=bindparam("b_reason"), updated_at=now),
+            notes,
+        )
 
 
 def _row_of(target: _Target, sealer: NodeSealer) -> dict[str, str | bytes | bool | None]:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import Transfer, TransferPart
+from local_server.store.sealed import FILE_ERROR, NodeSealer, file_row
 from local_server.store.tables import packet_files, records
 
 S = RecordState
@@ -59,7 +60,6 @@ class DueFile:
     acked: int
     upload_url: str | None
     attempts: int
-    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ async def renew_files(
     )
 
 
-async def transfer_of(conn: AsyncConnection, record_id: str) -> Transfer:
+async def transfer_of(conn: AsyncConnection, record_id: str, sealer: NodeSealer) -> Transfer:
     """How far a record's attachments have gone up (empty for a record without any)."""
     rows = (
         await conn.execute(
@@ -163,7 +163,7 @@ async def transfer_of(conn: AsyncConnection, record_id: str) -> Transfer:
             size=r.size,
             acked=r.size if r.status == DONE else r.acked,
             state=r.status,
-            last_error=r.last_error,
+            last_error=sealer.open_error(FILE_ERROR, file_row(record_id, r.name), r.last_error),
         )
         for r in rows
     }
@@ -191,8 +191,9 @@ async def bytes_waiting(conn: AsyncConnection) -> PacketFigures:
 class PacketStore:
     """The uploader's statements; one short transaction each."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: NodeSealer) -> None:
         self._engine = engine
+        self._sealer = sealer
 
     async def due(self, limit: int, now: dt.datetime) -> list[DueFile]:
         """Files that may go up now, oldest record first (its files finish before the next's)."""
@@ -206,7 +207,6 @@ class PacketStore:
                 packet_files.c.acked,
                 packet_files.c.upload_url,
                 packet_files.c.attempts,
-                packet_files.c.last_error,
             )
             .select_from(packet_files.join(records, records.c.id == packet_files.c.record_id))
             .where(
@@ -244,10 +244,10 @@ class PacketStore:
         self, record_id: str, name: str, error: str, when: dt.datetime, *, restart: bool
     ) -> bool:
         """Count a failed attempt; with `restart`, the centre discarded the upload: a new one
-        starts from byte zero, and `error` says why (a server-requested resend)."""
+        starts from byte zero, and `error` says why (a server-requested resend), sealed."""
         values: dict[str, Any] = {
             "attempts": packet_files.c.attempts + 1,
-            "last_error": error,
+            "last_error": self._sealer.seal_error(FILE_ERROR, file_row(record_id, name), error),
             "next_attempt_at": when,
         }
         if restart:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import IdList, UTCDateTime, utcnow
-from local_server.store.sealed import NodeSealer
+from local_server.store.sealed import QUEUE_ERROR, RECORD_ERROR, NodeSealer
 from local_server.store.tables import outbox, records
 from local_server.store.transitions import move
 
@@ -292,7 +292,10 @@ class Outbox:
                     updated_at=now,
                     **_REFUSED.values_where_allowed,
                 ),
-                [{"b_id": rid, "b_error": error} for rid, error in failures.items()],
+                [
+                    {"b_id": rid, "b_error": self._sealer.seal_error(RECORD_ERROR, rid, error)}
+                    for rid, error in failures.items()
+                ],
             )
 
     async def retry_later(
@@ -321,24 +324,38 @@ class Outbox:
                 retries.append(Retry(row.record_id, error, when))
             if not rows:
                 return []
-            # each entry has its own (jittered) time: one executemany, not a statement per row
+            # each entry has its own (jittered) time and its own seal of the error (bound to its
+            # row): one executemany per table, not a statement per row
+            seal = self._sealer.seal_error
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.record_id == bindparam("b_id"))
                 .values(
                     attempts=outbox.c.attempts + 1,
-                    last_error=error,
+                    last_error=bindparam("b_error"),
                     next_attempt_at=bindparam("b_when"),
                     lease_until=None,
                     lease_owner=None,
                 ),
-                [{"b_id": r.record_id, "b_when": r.next_attempt_at} for r in retries],
+                [
+                    {
+                        "b_id": r.record_id,
+                        "b_when": r.next_attempt_at,
+                        "b_error": seal(QUEUE_ERROR, r.record_id, error),
+                    }
+                    for r in retries
+                ],
             )
             ids = [r.record_id for r in rows]
             await conn.execute(
                 update(records)
-                .where(records.c.id.in_(ids))
-                .values(attempts=records.c.attempts + 1, last_error=error, updated_at=now)
+                .where(records.c.id == bindparam("b_id"))
+                .values(
+                    attempts=records.c.attempts + 1,
+                    last_error=bindparam("b_error"),
+                    updated_at=now,
+                ),
+                [{"b_id": rid, "b_error": seal(RECORD_ERROR, rid, error)} for rid in ids],
             )
             await _requeue_records(conn, ids, now)
         return retries

@@ -36,7 +36,7 @@ from local_server.store.packets import (
     waiting_transfer,
 )
 from local_server.store.queue import ENQUEUE, enqueue, queue_entry
-from local_server.store.sealed import NodeSealer
+from local_server.store.sealed import PAST_REASON, RECORD_ERROR, NodeSealer
 from local_server.store.tables import outbox, records, submission_history
 from local_server.store.transitions import BORN, BORN_COLUMNS, move
 
@@ -156,7 +156,7 @@ class RecordStore:
             if row is None:
                 return None
             history = await self._history_of(conn, [record_id])
-            transfer = await transfer_of(conn, record_id)
+            transfer = await transfer_of(conn, record_id, self._sealer)
         return self._view(row, history.get(record_id)).model_copy(update={"transfer": transfer})
 
     async def page(
@@ -270,18 +270,29 @@ class RecordStore:
             ).one_or_none()
             if old is None or expected_submission_id not in (None, old.submission_id):
                 return False
-            spent_nik = self._sealer.open_nik(record_id, old.nik_sealed)
-            sealed_nik = self._sealer.seal_spent_nik(old.submission_id, spent_nik)
+            spent = self._spent(record_id, old)
             try:
-                await _archive(conn, record_id, old, sealed_nik, now, action, changed)
+                await _archive(conn, record_id, old, spent, now, action, changed)
                 await self._requeue(
                     conn, record_id, submission_id, old.payload_bytes, now, corrected
                 )
                 await write_entry(conn, by, _AUDITED[action], record_id, now)
                 await renew_files(conn, record_id, files, now)
             except IntegrityError:
-                raise NikInFlight(corrected.nik if corrected is not None else spent_nik) from None
+                if corrected is not None:
+                    raise NikInFlight(corrected.nik) from None
+                raise NikInFlight(self._sealer.open_nik(record_id, old.nik_sealed)) from None
         return True
+
+    def _spent(self, record_id: str, old: _Spent) -> _SpentSealed:
+        """The spent submission's NIK and refusal, sealed again for `submission_history` (bound
+        to the spent submission id there)."""
+        sid = old.submission_id
+        reason = self._sealer.open_error(RECORD_ERROR, record_id, old.last_error)
+        return _SpentSealed(
+            nik=self._sealer.seal_spent_nik(sid, self._sealer.open_nik(record_id, old.nik_sealed)),
+            reason=self._sealer.seal_error(PAST_REASON, sid, reason),
+        )
 
     def _view(self, row: Row[Any], history: list[PastSubmission] | None = None) -> RecordView:
         decision = None
@@ -302,7 +313,7 @@ class RecordStore:
             state=RecordState(row.state),
             submission_id=row.submission_id,
             attempts=row.attempts,
-            last_error=row.last_error,
+            last_error=self._sealer.open_error(RECORD_ERROR, row.id, row.last_error),
             next_attempt_at=row.next_attempt_at,
             decision=decision,
             created_at=row.created_at,
@@ -355,9 +366,14 @@ class RecordStore:
         )
         for row in rows:
             fields = [name for name in row.changed_fields.split(",") if name]
-            nik = self._sealer.open_spent_nik(row.submission_id, row.nik_sealed)
+            sid = row.submission_id
             past = PastSubmission.model_validate(
-                {**row._mapping, "nik": nik, "changed_fields": fields}
+                {
+                    **row._mapping,
+                    "nik": self._sealer.open_spent_nik(sid, row.nik_sealed),
+                    "reason": self._sealer.open_error(PAST_REASON, sid, row.reason),
+                    "changed_fields": fields,
+                }
             )
             found.setdefault(row.record_id, []).append(past)
         return found
@@ -372,6 +388,14 @@ _AUDITED: dict[Action, str] = {"retry": "retry", "correction": "correct"}
 _Spent = Row[Any, Any, Any, Any, Any, Any]
 
 
+@dataclass(frozen=True)
+class _SpentSealed:
+    """What `submission_history` keeps of a spent submission, sealed under its id."""
+
+    nik: bytes
+    reason: bytes | None
+
+
 def _view_query() -> Select[Any]:
     """Records with their queue entry's next attempt (absent once the centre answered)."""
     return select(*records.c, outbox.c.next_attempt_at).select_from(
@@ -383,7 +407,7 @@ async def _archive(
     conn: AsyncConnection,
     record_id: str,
     old: _Spent,
-    sealed_nik: bytes,
+    spent: _SpentSealed,
     now: dt.datetime,
     action: Action,
     changed: Sequence[str],
@@ -397,9 +421,9 @@ async def _archive(
         insert(submission_history).values(
             record_id=record_id,
             submission_id=old.submission_id,
-            nik_sealed=sealed_nik,
+            nik_sealed=spent.nik,
             outcome=S.FAILED.value,
-            reason=old.last_error,
+            reason=spent.reason,
             attempts=old.attempts,
             submitted_at=previous or old.created_at,
             superseded_at=now,

@@ -7,21 +7,46 @@ another row or column does not open. The NIK is also stored as a keyed hash (`ni
 what `GET /records?nik=` and the "one in-flight record per NIK" index compare. The spent
 submissions in `submission_history` keep their NIK sealed too (bound to their submission id).
 
+The free-text columns that say why something failed (`ErrorColumn`) are sealed as well: the
+centre's refusal of an invalid record quotes what it refused (a NIK, its birth-date digits, a
+name), and it travels from `records.last_error` to `submission_history.reason`. Every value of
+such a column is sealed, whatever it says, so a reader never has to guess which ones are clear.
+
 The write path (recording, correcting, applying decisions) calls `record_columns` and
-`seal_authorisation`; the read path (views, the queue's claim) calls the `open_*` methods.
+`seal_authorisation`, and whoever records a failure `seal_error`; the read path (views, the
+queue's claim) calls the `open_*` methods.
 Nothing else in the node knows a column is sealed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ektp_sync.sealing import DataKey
+
+#: the columns saying why something failed, each bound to its row: a record's id
+#: (`records`, `outbox`), a spent submission's id (`submission_history`, like its NIK) or
+#: `file_row` (`packet_files`)
+ErrorColumn = Literal[
+    "records.last_error",
+    "outbox.last_error",
+    "packet_files.last_error",
+    "submission_history.reason",
+]
+RECORD_ERROR: ErrorColumn = "records.last_error"
+QUEUE_ERROR: ErrorColumn = "outbox.last_error"
+FILE_ERROR: ErrorColumn = "packet_files.last_error"
+PAST_REASON: ErrorColumn = "submission_history.reason"
 
 
 def _context(column: str, row: str) -> bytes:
     return f"{column}:{row}".encode()
+
+
+def file_row(record_id: str, name: str) -> str:
+    """The row id an attachment's sealed values are bound to (its key is two columns)."""
+    return f"{record_id}/{name}"
 
 
 @dataclass(frozen=True)
@@ -59,3 +84,10 @@ class NodeSealer:
 
     def open_spent_nik(self, submission_id: str, sealed: bytes) -> str:
         return self.key.open_text(sealed, _context("submission_history.nik", submission_id))
+
+    def seal_error(self, column: ErrorColumn, row: str, error: str | None) -> bytes | None:
+        """`error` sealed for `column` of the row `row` (None stays None: no error)."""
+        return None if error is None else self.key.seal_text(error, _context(column, row))
+
+    def open_error(self, column: ErrorColumn, row: str, sealed: bytes | None) -> str | None:
+        return None if sealed is None else self.key.open_text(sealed, _context(column, row))

@@ -46,7 +46,9 @@ records = Table(
     Column("submission_id", String(64), nullable=False, unique=True),
     Column("payload_bytes", Integer, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
+    # why the last attempt failed, sealed (revision 0012): the centre's refusal quotes what it
+    # refused, a NIK or its birth-date digits among it
+    Column("last_error", LargeBinary),
     Column("decision_status", String(20)),
     Column("decision_reason", String(40)),
     Column("created_at", UTCDateTime, nullable=False),
@@ -99,7 +101,7 @@ outbox = Table(
     Column("enqueued_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
+    Column("last_error", LargeBinary),  # sealed, like the record's
     Column("payload_bytes", Integer, nullable=False),
     Column("lease_until", UTCDateTime),
     Column("lease_owner", String(64)),
@@ -133,7 +135,8 @@ packet_files = Table(
     Column("acked", Integer, nullable=False, default=0),
     Column("upload_url", Text),  # the centre's tus upload, once created
     Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),  # why the next attempt is made (e.g. the centre's resend)
+    # why the next attempt is made (e.g. the centre's resend), sealed
+    Column("last_error", LargeBinary),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_packet_files_status", "status", "next_attempt_at"),
@@ -162,7 +165,7 @@ submission_history = Table(
     ),
     Column("submission_id", String(64), nullable=False, unique=True),
     Column("outcome", String(20), nullable=False),  # the record's state when re-sent: failed
-    Column("reason", Text),  # why: the centre's refusal as the node recorded it
+    Column("reason", LargeBinary),  # why: the centre's refusal as the node recorded it, sealed
     Column("attempts", Integer, nullable=False),
     Column("submitted_at", UTCDateTime, nullable=False),  # when this submission_id was issued
     Column("superseded_at", UTCDateTime, nullable=False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -17,6 +18,15 @@ from local_server.sync.stopping import Abandoned
 logger = logging.getLogger(__name__)
 
 _INTERNAL_ERROR = "internal error while sending; see the node's log"
+#: how each of the centre's refusal texts ends: the rule it names (e.g. `nik_birth_date`)
+_RULE = re.compile(r"\(rule (\w+)\)")
+
+
+def refused_rules(errors: Sequence[str]) -> str:
+    """The rules a refusal names, for the log. Only those: its texts quote the record (a NIK,
+    its birth-date digits, a name), which the log's mask cannot all recognise; they are kept
+    sealed on the record, for the operator."""
+    return ", ".join(sorted({rule for e in errors for rule in _RULE.findall(e)})) or "none named"
 
 
 class Pusher:
@@ -147,6 +157,7 @@ class Pusher:
         by_submission = {r.submission_id: r for r in response.results if r.submission_id}
         accepted: list[str] = []
         invalid: dict[str, str] = {}
+        rules: dict[str, str] = {}
         unanswered: list[ClaimedEntry] = []
         for entry in batch:
             result = by_submission.get(entry.submission_id)
@@ -155,8 +166,9 @@ class Pusher:
             elif result.status == "accepted":
                 accepted.append(entry.record_id)
             else:
-                errors = "; ".join(result.errors or ["no reason given"])
-                invalid[entry.record_id] = f"centre refused the record: {errors}"
+                errors = result.errors or ["no reason given"]
+                invalid[entry.record_id] = f"centre refused the record: {'; '.join(errors)}"
+                rules[entry.record_id] = refused_rules(errors)
         await self._outbox.ack(accepted)
         if accepted:
             self.on_accepted()
@@ -164,8 +176,8 @@ class Pusher:
         for entry in batch:
             if entry.record_id in invalid:
                 logger.warning(
-                    "centre refused the record as invalid; an operator must correct it: %s",
-                    invalid[entry.record_id],
+                    "centre refused the record as invalid (rules: %s); an operator must correct it",
+                    rules[entry.record_id],
                     extra={"record_id": entry.record_id, "submission_id": entry.submission_id},
                 )
         await self._retry(unanswered, "centre's answer did not mention this record", None)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -32,9 +31,6 @@ from ektp_sync.signing import KeyFormatError, public_key_b64_of
 from ektp_sync.storage import sqlite_url
 
 ENV_PREFIX = "EKTP_"
-
-#: how `ektp-sync central serve` hands its settings to the `--workers N` processes uvicorn starts
-SETTINGS_ENV = "EKTP_SERVER_SETTINGS_JSON"
 
 #: --help panels
 SYNC = "Sync with the centre"
@@ -70,7 +66,7 @@ class Cli:
 
 
 class _Settings(BaseSettings):
-    # by name too, so Python code (and the JSON of SETTINGS_ENV) may say `db_url=`
+    # by name too, so Python code may say `db_url=`
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_by_name=True)
 
 
@@ -139,6 +135,13 @@ class Listening(_Settings):
         gt=0,
         description="A request's line and headers must arrive within this (a client that "
         "drips them is cut off).",
+    )
+    body_idle_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
+        60.0,
+        gt=0,
+        description="While a request's body is incomplete, a pause this long without a byte "
+        "of it is answered 408 and the connection closed (an idle limit, not a total one: a "
+        "slow link may take minutes over a body as long as it keeps sending).",
     )
     keep_alive_seconds: Annotated[float, Cli("SECONDS", panel=CLIENTS)] = Field(
         5.0, gt=0, description="An idle kept-alive connection is closed after this."
@@ -279,22 +282,6 @@ class CentralSettings(CentralStorage, Listening):
     def signing_key_file(self) -> Path:
         assert self.signing_key is not None
         return self.signing_key
-
-    def to_env(self) -> dict[str, str]:
-        """The settings as one environment variable, for `from_env` in another process.
-
-        `--workers N` makes uvicorn start N processes that import the app by name
-        (`central_server.app:app_from_env`): no object can be handed to them, but they inherit
-        the environment. One JSON value carries the settings exactly as this process resolved
-        them (flags, variables and defaults), so every worker serves the same configuration.
-        """
-        return {SETTINGS_ENV: self.model_dump_json()}
-
-    @classmethod
-    def from_env(cls) -> Self:
-        """The settings `to_env` left, else those of the EKTP_ variables (a bare uvicorn)."""
-        raw = os.environ.get(SETTINGS_ENV)
-        return cls.model_validate_json(raw) if raw else cls()
 
 
 def _office_error(problem: str) -> ConfigError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import random
 import signal
@@ -30,10 +29,10 @@ import httpx
 from ektp_sync.certs import TlsFiles, make_certificates
 from ektp_sync.domain.operators import Grant, Role, format_grant
 from ektp_sync.keyfiles import private_dir
+from ektp_sync.prefork import die_with_parent
 from ektp_sync.signing import Signer, public_key_path
 
 LOOPBACK = "127.0.0.1"
-_PR_SET_PDEATHSIG = 1
 
 
 class ProcessFailed(RuntimeError):
@@ -87,11 +86,6 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class ServerProcess:
     """One `python -m ektp_sync …` child with a health URL and a log file."""
@@ -126,7 +120,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     def log_tail(self, lines: int = 30) -> str:
@@ -150,6 +144,11 @@ class ServerProcess:
                     )
                 await asyncio.sleep(0.1)
 
+    def wait(self, timeout: float) -> int:
+        """Its exit status, once it ends by itself (subprocess.TimeoutExpired after `timeout`)."""
+        assert self._proc is not None
+        return self._proc.wait(timeout)
+
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL if it does not end within `timeout`."""
         if self._proc is None or self._proc.poll() is not None:
@@ -163,9 +162,9 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL to the whole process group: the crash case, no chance to clean up.
 
-        The group, not just the pid, because with `--workers N` uvicorn's worker processes are
-        our child's children; PDEATHSIG is not inherited by them, so they would live on,
-        holding the port and the database.
+        The group, not just the pid, because with `--workers N` the worker processes are our
+        child's children: they ask for SIGTERM when it dies (prefork.py), but a SIGKILL is the
+        crash case, so they go at once too.
         """
         if self._proc is None or self._proc.poll() is not None:
             return

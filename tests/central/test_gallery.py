@@ -94,7 +94,7 @@ def test_duplicate_nik_is_refused() -> None:
 
 
 @pytest.mark.parametrize("probes", [1, 3, 200])
-# one thread; every core for the batch (matching.PARALLEL_ROWS, PARALLEL_WORK)
+# one thread below matching.PARALLEL_ROWS, every core above it
 @pytest.mark.parametrize("size", [5, 40_000])
 def test_block_matching_equals_exact_float32_scores(probes: int, size: int) -> None:
     """The kernel's best score per probe is the maximum of the exact float32 products, with the

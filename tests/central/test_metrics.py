@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -102,3 +105,22 @@ async def test_an_adjudication_counts_as_a_decision(centre: Centre) -> None:
         ("review", "possible_duplicate"): 1,
         ("approved", "adjudicated"): 1,
     }
+
+
+def test_a_worker_starts_while_another_is_creating_its_metric_files(tmp_path: Path) -> None:
+    """`serve --workers N` forks its workers at one moment: one builds its metrics while another
+    has created its values file and not yet sized it (0 bytes). In a process of its own, as
+    multiprocess mode is a process-wide choice."""
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from central_server.metrics import CentreMetrics, use_multiprocess_dir\n"
+        "use_multiprocess_dir(Path(sys.argv[1]))\n"
+        "(Path(sys.argv[1]) / 'prometheus' / 'counter_1.db').touch()  # the other worker's\n"
+        "metrics = CentreMetrics()\n"
+        "assert metrics.multiprocess\n"
+        "metrics.took_in(['accepted'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, select
 
 from ektp_sync.domain.nik import mask_nik
 from ektp_sync.launch import Deployment
-from ektp_sync.storage import create_engine, sqlite_files
+from ektp_sync.storage import sqlite_files
 from ektp_sync.synth import generate
 from ektp_sync.testing import FAST_RETRY, DeploymentFactory, OfficeClient, eventually
+from tests.at_rest import columns_holding, files_holding
 
 pytestmark = pytest.mark.integration
 
@@ -46,38 +46,6 @@ def secrets_of(person: dict[str, Any]) -> dict[str, bytes]:
     found["photo (base64)"] = photo[8:72].encode()
     found["photo (raw)"] = base64.b64decode(photo)[16:80]
     return found
-
-
-async def columns_holding(url: str, needles: dict[str, bytes]) -> list[str]:
-    """ "table.column: needle" for every value of every table of the database that contains one
-    of `needles` (text as UTF-8, binary as is)."""
-    engine = create_engine(url)
-    hits = []
-    try:
-        async with engine.connect() as conn:
-            meta = MetaData()
-            await conn.run_sync(meta.reflect)
-            for table in meta.sorted_tables:
-                for row in await conn.execute(select(table)):
-                    for column, value in row._mapping.items():
-                        raw = value if isinstance(value, bytes) else str(value).encode()
-                        hits += [
-                            f"{table.name}.{column}: {n}" for n, v in needles.items() if v in raw
-                        ]
-    finally:
-        await engine.dispose()
-    return hits
-
-
-def files_holding(paths: list[Path], needles: dict[str, bytes]) -> list[str]:
-    """`strings` on the files: "file: needle" for each needle found anywhere in their bytes."""
-    return [
-        f"{path.name}: {name}"
-        for path in paths
-        if path.exists()
-        for name, needle in needles.items()
-        if needle in path.read_bytes()
-    ]
 
 
 def database_urls(d: Deployment) -> dict[str, str]:

@@ -39,10 +39,9 @@ PG_PORT = 5432
 
 
 def _workers(d: Deployment) -> list[psutil.Process]:
-    """The uvicorn worker processes under the centre's master process."""
+    """The centre's worker processes: the children forked by its supervisor."""
     assert d.central.pid is not None
-    master = psutil.Process(d.central.pid)
-    return [p for p in master.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    return psutil.Process(d.central.pid).children()
 
 
 def _accepted_by(workers: list[psutil.Process], clients: set[int]) -> dict[int, int]:

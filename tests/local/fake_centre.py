@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -21,12 +22,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ektp_sync.domain.nik import nik_violations
 from ektp_sync.launch import free_port
 from ektp_sync.signing import Signer
 from ektp_sync.testing import eventually
 from ektp_sync.wire import Decision, ResidentRecord
 
 API_KEY = "office-key"
+#: the birth date the stand-in judges a refused NIK against (not the residents' 1990-05-06)
+OTHER_BIRTH = dt.date(1991, 2, 3)
 
 #: the real centre's key in these tests (the nodes of `settings_for` pin it)
 CENTRE_KEY = Ed25519PrivateKey.generate()
@@ -35,6 +39,15 @@ CENTRE_KEY = Ed25519PrivateKey.generate()
 def impostor() -> Signer:
     """A signer with a key of its own: a centre the node must not believe."""
     return Signer(Ed25519PrivateKey.generate())
+
+
+def refusal(nik: str) -> list[str]:
+    """The errors the stand-in refuses `nik` with, worded as the centre words a broken NIK rule
+    (central_server.validation): they quote the NIK's birth-date digits, as a centre whose rules
+    differ from the node's would."""
+    return [
+        f"record: Value error, {v} (rule nik_{v.rule})" for v in nik_violations(nik, OTHER_BIRTH)
+    ]
 
 
 @dataclass
@@ -88,7 +101,7 @@ class FakeCentre:
             return self.answers[sid]
         record = item["record"]
         if record.get("nik") in self.invalid_niks:
-            answer = {"submission_id": sid, "status": "invalid", "errors": ["NIK rule 'x': no"]}
+            answer = {"submission_id": sid, "status": "invalid", "errors": refusal(record["nik"])}
         else:
             ResidentRecord.model_validate(record)
             answer = {"submission_id": sid, "status": "accepted"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,10 +17,12 @@ import pytest
 
 from ektp_sync.config import LocalSettings
 from ektp_sync.domain.nik import make_nik
+from ektp_sync.storage import sqlite_files
 from local_server.app import create_app
+from tests.at_rest import columns_holding, files_holding
 
 from .conftest import running
-from .fake_centre import FakeCentre, serve
+from .fake_centre import FakeCentre, refusal, serve
 from .residents import resident
 from .test_sync import reaches, record
 
@@ -76,6 +79,44 @@ async def test_corrected_nik_is_resent_under_a_new_id_and_approved(
     listed = (await node.get("/records", params={"state": "approved"})).json()["records"]
     assert [r["history"] for r in listed if r["id"] == record_id] == [view["history"]]
     assert (await node.post(f"/records/{record_id}/print")).status_code == 200
+
+
+async def test_the_refusal_is_sealed_at_rest_shown_to_the_operator_and_kept_out_of_the_log(
+    failed_node: tuple[httpx.AsyncClient, FakeCentre],
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="local_server")
+    node, fake = failed_node
+    body = resident(210)
+    record_id = await failed_record(node, fake, body)
+    # the centre's words quote the NIK's birth-date digits (and the date they encode)
+    quoted = {"birth digits": body["nik"][6:12].encode(), "encoded date": b"06-05-90"}
+    failed = (await node.get(f"/records/{record_id}")).json()
+    assert failed["last_error"] == "centre refused the record: " + "; ".join(refusal(body["nik"]))
+    secrets = {**quoted, "nik": body["nik"].encode(), "refusal": b"centre refused"}
+    assert await columns_holding(db_url, secrets) == []
+    assert files_holding(sqlite_files(db_url), secrets) == []
+
+    # re-sent as it is, refused again: the first refusal moves to the history, sealed there too
+    assert (await node.post(f"/records/{record_id}/retry")).status_code == 200
+    again = await reaches(node, record_id, "failed")
+    assert [past["reason"] for past in again["history"]] == [failed["last_error"]]
+    assert again["last_error"] == failed["last_error"]
+    assert await columns_holding(db_url, secrets) == []
+    assert files_holding(sqlite_files(db_url), secrets) == []
+
+    # the log says which rule, for which record; never the words that quote the person
+    said = [r for r in caplog.records if "refused the record" in r.getMessage()]
+    assert [(r.getMessage(), r.__dict__["record_id"]) for r in said] == [
+        (
+            "centre refused the record as invalid (rules: nik_birth_date); an operator must "
+            "correct it",
+            record_id,
+        )
+    ] * 2
+    logged = "\n".join(r.getMessage() for r in caplog.records).encode()
+    assert [name for name, value in quoted.items() if value in logged] == []
 
 
 async def test_demographics_and_biometrics_can_be_corrected_too(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.storage import create_engine, utcnow
 from local_server.store.queue import ITEM_OVERHEAD_BYTES, Outbox, enqueue, select_bounded
+from local_server.store.sealed import QUEUE_ERROR, RECORD_ERROR
 from local_server.store.tables import create_tables, outbox, records
 
 from .sealing import SEALER
@@ -143,14 +144,13 @@ async def test_retry_later_persists_attempts_error_and_backoff(engine: AsyncEngi
         entry = (await conn.execute(select(outbox))).one()
         record = (await conn.execute(select(records))).one()
     assert entry.attempts == 1
-    assert entry.last_error == "centre answered 503"
+    # sealed at rest, each bound to its own table and row
+    assert b"503" not in entry.last_error and b"503" not in record.last_error
+    assert SEALER.open_error(QUEUE_ERROR, record_id, entry.last_error) == "centre answered 503"
     assert entry.lease_until is None
     assert entry.next_attempt_at >= before + dt.timedelta(seconds=120)
-    assert (record.state, record.attempts, record.last_error) == (
-        "queued",
-        1,
-        "centre answered 503",
-    )
+    assert (record.state, record.attempts) == ("queued", 1)
+    assert SEALER.open_error(RECORD_ERROR, record_id, record.last_error) == "centre answered 503"
     # not due yet: nothing to claim
     assert await queue.claim(10, 10_000, LEASE) == []
     # a second failure backs off from the persisted count, also in a new Outbox (restart)
@@ -167,14 +167,16 @@ async def test_ack_and_fail_settle_records(engine: AsyncEngine) -> None:
     queue = Outbox(engine, owner="w1", sealer=SEALER)
     await queue.claim(10, 10_000, LEASE)
     await queue.ack([ok])
-    await queue.fail({bad: "centre refused the record: NIK rule"})
+    refusal = "centre refused the record: record.nik: digits 7-12 (450590) encode 05-05-90"
+    await queue.fail({bad: refusal})
     assert await states(engine) == {ok: "awaiting_decision", bad: "failed"}
     async with engine.connect() as conn:
         assert (await conn.execute(select(outbox))).all() == []
         error = (
             await conn.execute(select(records.c.last_error).where(records.c.id == bad))
         ).scalar_one()
-    assert error == "centre refused the record: NIK rule"
+    assert b"450590" not in error and b"refused" not in error  # sealed at rest
+    assert SEALER.open_error(RECORD_ERROR, bad, error) == refusal
 
 
 async def test_release_all_on_start_frees_leases_of_a_crashed_worker(engine: AsyncEngine) -> None:

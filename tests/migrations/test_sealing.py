@@ -1,7 +1,8 @@
-"""Databases from before sealing: the revisions that seal (node 0011, centre 0005) seal every
-row an older version wrote in clear, under the data key, and refuse to run without it; after
-them the servers' stores read the rows back whole. Sealed values are bound to their row, and
-the centre's "one identity per NIK" still stands, on the keyed hash."""
+"""Databases from before sealing: the revisions that seal (node 0011 and 0012, centre 0005)
+seal every row an older version wrote in clear (0012: the texts saying why something failed),
+under the data key, and refuse to run without it; after them the servers' stores read the rows
+back whole. Sealed values are bound to their row, and the centre's "one identity per NIK" still
+stands, on the keyed hash."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from alembic import command
 from sqlalchemy import MetaData, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,11 +21,20 @@ from central_server.store import CentreStore
 from central_server.store.sealed import CentreSealer, attachment_id
 from central_server.store.tables import SCHEMA as CENTRAL
 from central_server.store.tables import attachments, identities
-from ektp_sync.migrations import MigrationError, current_revision, head, schema_diff, upgrade
+from ektp_sync.migrations import (
+    MigrationError,
+    alembic_config,
+    current_revision,
+    head,
+    schema_diff,
+    upgrade,
+)
 from ektp_sync.sealing import DataKey, SealError
+from ektp_sync.storage import schema_transaction
 from local_server.store import NodeStore
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import SCHEMA as LOCAL
-from local_server.store.tables import records
+from local_server.store.tables import outbox, records
 
 from .support import add_clear_record
 
@@ -133,6 +144,96 @@ async def test_a_sealed_value_does_not_open_in_another_row(db_url: str, engines:
         await store.records.stored("r2")
     with pytest.raises(SealError):  # nor under another key
         await NodeStore(engine, DataKey(bytes(32))).records.stored("r1")
+
+
+#: why-it-failed texts as a node before 0012 kept them, in clear: a refusal quoting the NIK's
+#: birth-date digits (as the centre words a broken NIK rule), a link fault, an attachment's resend
+REFUSAL = (
+    "centre refused the record: record: Value error, NIK rule 'birth_date': digits 7-12 "
+    "(060590) encode 06-05-90 but birth_date is 03-02-91 (rule nik_birth_date)"
+)
+BUSY = "centre answered 503 (busy)"
+RESEND = "the centre asked for the attachment again: its SHA-256 does not match the manifest"
+ERRORS = ("060590", "06-05-90", BUSY, "asked for the attachment")
+
+
+async def node_at_0011(engine: AsyncEngine) -> None:
+    """A node database at 0011 (personal data sealed) whose why-it-failed texts are in clear:
+    r1 failed, re-sent once (the first refusal in its history) and refused again; r2 queued
+    after a busy centre, with an attachment the centre asked for again."""
+    await upgrade(engine, LOCAL, "0011")
+    sealer = NodeSealer(KEY)
+    at = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
+    meta = MetaData()
+    async with engine.begin() as conn:
+        await conn.run_sync(meta.reflect)
+        tables = meta.tables
+        common = {"payload_bytes": 2, "attempts": 1, "created_at": at, "updated_at": at}
+        await conn.execute(
+            insert(tables["records"]),
+            [
+                {**common, **sealer.record_columns(rid, nik, "{}"), "id": rid, "state": state,
+                 "submission_id": f"{rid}-now", "last_error": error}
+                for rid, nik, state, error in (
+                    ("r1", NIKS[0], "failed", REFUSAL), ("r2", NIKS[1], "queued", BUSY)
+                )
+            ],
+        )  # fmt: skip
+        await conn.execute(
+            insert(tables["outbox"]).values(
+                record_id="r2", enqueued_at=at, next_attempt_at=at, attempts=1, payload_bytes=2,
+                last_error=BUSY,
+            )
+        )  # fmt: skip
+        await conn.execute(
+            insert(tables["packet_files"]).values(
+                record_id="r2", name="photo", size=3, sha256="0" * 64, content=b"sealed",
+                status="waiting", acked=0, attempts=1, last_error=RESEND, next_attempt_at=at,
+                updated_at=at,
+            )
+        )  # fmt: skip
+        await conn.execute(
+            insert(tables["submission_history"]).values(
+                record_id="r1", submission_id="r1-spent", outcome="failed", reason=REFUSAL,
+                attempts=1, submitted_at=at, superseded_at=at, superseded_by="retry",
+                changed_fields="", nik_sealed=sealer.seal_spent_nik("r1-spent", NIKS[0]),
+            )
+        )  # fmt: skip
+
+
+async def test_node_error_texts_in_clear_are_sealed_by_0012_and_read_back(
+    db_url: str, engines: Engines
+) -> None:
+    engine = engines(db_url)
+    await node_at_0011(engine)
+    assert sorted(await clear_values(engine, *ERRORS)) == [
+        "outbox.last_error",
+        "packet_files.last_error",
+        "records.last_error",
+        "records.last_error",
+        "submission_history.reason",
+    ]
+    with pytest.raises(MigrationError, match="data key"):
+        await upgrade(engine, LOCAL)
+    assert await current_revision(engine, LOCAL) == "0011"
+    done = await upgrade(engine, LOCAL, data_key=KEY)
+    assert (done.before, done.after) == ("0011", head(LOCAL))
+    assert await schema_diff(engine, LOCAL) == []
+    assert await clear_values(engine, *ERRORS) == []
+    # what the operator reads (GET /records/{id}, the console) opens them again
+    store = NodeStore(engine, KEY)
+    r1, r2 = await store.records.view("r1"), await store.records.view("r2")
+    assert r1 is not None and r2 is not None
+    assert (r1.last_error, [h.reason for h in r1.history]) == (REFUSAL, [REFUSAL])
+    assert (r2.last_error, r2.transfer.attachments["photo"].last_error) == (BUSY, RESEND)
+    async with engine.connect() as conn:
+        queued = await conn.scalar(select(outbox.c.last_error))
+    assert NodeSealer(KEY).open_error("outbox.last_error", "r2", queued) == BUSY
+    # and back to 0011 only without them: clear text is not written back
+    async with schema_transaction(engine, LOCAL.lock_key) as conn:
+        with pytest.raises(MigrationError, match="backup"):
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(LOCAL, c), "0011"))
+    assert await current_revision(engine, LOCAL) == head(LOCAL)
 
 
 async def old_centre(engine: AsyncEngine) -> None:

@@ -17,6 +17,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from ektp_sync import prefork
 from ektp_sync.cli.options import Command, Group, settings_command
 from ektp_sync.config import (
     CentralSettings,
@@ -46,27 +47,30 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 def serve_centre(settings: CentralSettings) -> None:
     """Serve the centre: intake, de-duplication, signed print authorisations, decisions feed."""
     _prepare(settings)
-    # uvicorn's --workers processes import the app by name, so the settings travel to them in
-    # the environment (CentralSettings.to_env says why); one worker takes the same road
-    os.environ.update(settings.to_env())
-    shared: dict[str, str] = {}
-    if settings.workers > 1:
-        # their metrics are summed through files (prometheus-client's multiprocess mode): a
-        # directory of this deployment's, emptied now, before the workers exist
-        from central_server.dedup.rows import remove_shared, shared_env
-        from central_server.metrics import multiprocess_dir
+    options = _uvicorn_options(settings, settings.port)
+    if settings.workers == 1:
+        from central_server.app import create_app  # the centre's package only when needed
 
-        os.environ.update(multiprocess_dir(settings.data_dir))
-        # and they share one gallery, in shared memory (central_server/dedup/rows.py)
-        shared = shared_env()
-        os.environ.update(shared)
+        uvicorn.run(create_app(settings), **options)
+        return
+    # several workers, forked from this process once it has imported the app (prefork.py says
+    # why); first what they share, so that it exists before they do: their metrics, summed
+    # through files (prometheus-client's multiprocess mode), in a directory emptied now
+    from central_server.dedup.rows import remove_shared, shared_env
+    from central_server.metrics import use_multiprocess_dir
+
+    use_multiprocess_dir(settings.data_dir)
+    # and one gallery, in shared memory (central_server/dedup/rows.py), named in the
+    # environment the workers inherit
+    shared = shared_env()
+    os.environ.update(shared)
     try:
-        uvicorn.run(
-            "central_server.app:app_from_env",
-            factory=True,
-            workers=settings.workers,
-            **_uvicorn_options(settings, settings.port),
-        )
+        from central_server.app import create_app
+
+        prefork.serve(uvicorn.Config(create_app(settings), **options), settings.workers)
+    except prefork.WorkersFailed as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         for name in shared.values():
             remove_shared(name)
@@ -87,7 +91,7 @@ def _prepare(settings: CentralSettings | LocalSettings) -> None:
     """Before anything is created: every file the server makes from here on (databases with
     their -wal and -shm, keys, tokens) is its owner's only, and so is the data dir; files of
     an older version's making are made so too."""
-    os.umask(0o077)  # inherited by uvicorn's --workers processes
+    os.umask(0o077)  # inherited by the --workers processes
     private_dir(settings.data_dir)
     for path in sqlite_files(settings.database_url):
         private_file(path)
@@ -110,8 +114,11 @@ def _uvicorn_options(settings: Listening, port: int) -> dict[str, Any]:
         # uvicorn's loggers and ours on one handler, in the format asked for (ektp_sync.logs)
         "log_config": log_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        # slow clients: a deadline on each request's head, a cap on connections (slowclients)
-        "http": protocol_factory(settings.header_timeout_seconds, settings.max_connections),
+        # slow clients: a deadline on each request's head, an idle deadline on its body, a cap
+        # on connections (slowclients)
+        "http": protocol_factory(
+            settings.header_timeout_seconds, settings.body_idle_seconds, settings.max_connections
+        ),
         "timeout_keep_alive": settings.keep_alive_seconds,
         **tls,
     }
