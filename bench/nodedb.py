@@ -11,19 +11,25 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex
 
+from ektp_sync.config import LocalSettings
 from ektp_sync.domain.states import RecordState
 from ektp_sync.sealing import DataKey
 from ektp_sync.storage import create_engine
 from ektp_sync.synth import SyntheticResident, generate
 from ektp_sync.wire import ResidentRecord
+from local_server.figures import Figures
+from local_server.service import RecordService
+from local_server.store import NodeStore
 from local_server.store.sealed import NodeSealer
 from local_server.store.tables import create_tables, metadata
+from local_server.sync.worker import SyncWorker
 
 CHUNK = 5_000
 
@@ -63,6 +69,23 @@ async def create_node_db(path: Path) -> str:
     finally:
         await engine.dispose()
     return url
+
+
+@asynccontextmanager
+async def recording_service(path: Path) -> AsyncIterator[RecordService]:
+    """The service `POST /records` calls, over a new node database at `path`, as the node
+    builds it; its sync engine is never started (no centre is met: nothing to pin)."""
+    url = await create_node_db(path)
+    settings = LocalSettings(
+        db_url=url, data_dir=path.parent, api_key="bench", trust_first_key=True
+    )
+    store = NodeStore.open(url, settings.data_key())
+    try:
+        worker = SyncWorker(store, settings, store.key)
+        figures = Figures(store.figures, worker.link)
+        yield RecordService(store.records, settings, worker, figures, store.key)
+    finally:
+        await store.close()
 
 
 def add_missing_indexes(path: Path) -> list[str]:

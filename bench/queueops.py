@@ -37,20 +37,15 @@ import persistqueue
 from sqlalchemy import insert
 from sqlalchemy.dialects import sqlite
 
-from bench.nodedb import create_node_db, distinct_residents, node_sealer
+from bench.nodedb import create_node_db, distinct_residents, node_sealer, recording_service
 from bench.report import Result
-from ektp_sync.config import LocalSettings
 from ektp_sync.launch import Deployment
 from ektp_sync.storage import SQLITE_WAL_CHECKPOINT_PAGES, UTCDateTime
 from ektp_sync.testing import OfficeClient
 from ektp_sync.wire import ResidentRecord
-from local_server.figures import Figures
-from local_server.service import RecordService
-from local_server.store import NodeStore
 from local_server.store.queue import queue_entry
 from local_server.store.records import new_record_row
 from local_server.store.tables import outbox, records
-from local_server.sync.worker import SyncWorker
 
 CALLERS = 8  # operators recording at once (and HTTP clients)
 FSYNCS = 500
@@ -165,16 +160,7 @@ def _plain(value: Any, stamp: Callable[[Any], Any]) -> Any:
 
 async def service_path(path: Path, people: Sequence[ResidentRecord], callers: int) -> Timed:
     """Records per second through `RecordService.record` from `callers` concurrent callers."""
-    url = await create_node_db(path)
-    # no centre is ever met here: nothing to pin
-    settings = LocalSettings(
-        db_url=url, data_dir=path.parent, api_key="bench", trust_first_key=True
-    )
-    store = NodeStore.open(url, settings.data_key())
-    try:
-        worker = SyncWorker(store, settings, store.key)  # never started: no centre here
-        figures = Figures(store.figures, worker.link)
-        service = RecordService(store.records, settings, worker, figures, store.key)
+    async with recording_service(path) as service:
 
         async def caller(mine: Sequence[ResidentRecord]) -> None:
             for person in mine:
@@ -183,8 +169,6 @@ async def service_path(path: Path, people: Sequence[ResidentRecord], callers: in
         start = _start()
         await asyncio.gather(*(caller(people[i::callers]) for i in range(callers)))
         return Timed.since(len(people), start)
-    finally:
-        await store.close()
 
 
 def cpu_seconds(pid: int | str = "self") -> float:

@@ -21,15 +21,16 @@ from pathlib import Path
 import persistqueue
 
 from bench.backlog import BATCH, LEASE, MAX_BYTES
-from bench.nodedb import create_node_db, distinct_residents, fill_backlog, node_sealer
-from ektp_sync.config import LocalSettings
+from bench.nodedb import (
+    create_node_db,
+    distinct_residents,
+    fill_backlog,
+    node_sealer,
+    recording_service,
+)
 from ektp_sync.storage import create_engine
 from ektp_sync.wire import ResidentRecord
-from local_server.figures import Figures
-from local_server.service import RecordService
-from local_server.store import NodeStore
 from local_server.store.queue import Outbox
-from local_server.sync.worker import SyncWorker
 
 PAGE = 4096
 FRAME = PAGE + 24  # a WAL frame: its header and the page
@@ -44,16 +45,7 @@ async def ours(workdir: Path, people: list[ResidentRecord], callers: int) -> flo
     """WAL pages per recording through `RecordService.record`, from `callers` at once."""
     path = workdir / f"ours-{callers}" / "local.db"
     path.parent.mkdir(parents=True)
-    url = await create_node_db(path)
-    # no centre is ever met here: nothing to pin
-    settings = LocalSettings(
-        db_url=url, data_dir=path.parent, api_key="bench", trust_first_key=True
-    )
-    store = NodeStore.open(url, settings.data_key())
-    try:
-        worker = SyncWorker(store, settings, store.key)  # never started: no centre here
-        figures = Figures(store.figures, worker.link)
-        service = RecordService(store.records, settings, worker, figures, store.key)
+    async with recording_service(path) as service:
         await service.record(people[0])  # the WAL's header and the first pages
         before = wal_frames(path)
 
@@ -64,8 +56,6 @@ async def ours(workdir: Path, people: list[ResidentRecord], callers: int) -> flo
         rest = people[1:]
         await asyncio.gather(*(caller(rest[i::callers]) for i in range(callers)))
         return round((wal_frames(path) - before) / len(rest), 2)
-    finally:
-        await store.close()
 
 
 def persist_queue(workdir: Path, people: list[dict[str, object]]) -> float:

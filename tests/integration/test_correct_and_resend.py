@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from ektp_sync.domain.nik import make_nik
+from ektp_sync.launch import Deployment
 from ektp_sync.storage import sqlite_files
 from ektp_sync.synth import generate
-from ektp_sync.testing import FAST_RETRY, OfficeClient, eventually
+from ektp_sync.testing import FAST_RETRY, CentreAdmin, OfficeClient, eventually
 from tests.at_rest import columns_holding, files_holding
 
 pytestmark = pytest.mark.integration
@@ -67,11 +68,16 @@ async def refused(office: OfficeClient, record_id: str) -> dict[str, Any]:
     return view
 
 
-async def test_refused_record_is_corrected_and_approved_with_one_enrollment(started) -> None:
+async def day_ahead(started: Any) -> tuple[Deployment, OfficeClient, CentreAdmin]:
+    """Centre and office started, the office's calendar a day or two ahead of the centre's."""
     d, offices, admin = await started(start=False, local_env={**FAST_RETRY, "TZ": OFFICE_TZ})
     d.central.env["TZ"] = CENTRE_TZ
     await d.start()
-    office = offices["6172"]
+    return d, offices["6172"], admin
+
+
+async def test_refused_record_is_corrected_and_approved_with_one_enrollment(started) -> None:
+    d, office, admin = await day_ahead(started)
     person = next(r.record for r in generate(5, seed=21) if r.phase == 1)
     mistaken, fix = typo_and_fix(person)
     record_id = await office.record(mistaken)
@@ -139,10 +145,7 @@ async def test_correction_with_new_attachments_sends_the_new_packet_and_is_appro
     corrected with new attachments too: the new submission's packet is the new one, sent whole
     (the centre approves only over a packet that matches its manifest), and the old files are
     not sent again."""
-    d, offices, admin = await started(start=False, local_env={**FAST_RETRY, "TZ": OFFICE_TZ})
-    d.central.env["TZ"] = CENTRE_TZ
-    await d.start()
-    office = offices["6172"]
+    _, office, admin = await day_ahead(started)
     person = next(r.record for r in generate(5, seed=22) if r.phase == 1)
     mistaken, fix = typo_and_fix(person)
     # two files of 50 KB: above the node's packet threshold (64 KB), so sent apart
