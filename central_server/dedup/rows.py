@@ -59,11 +59,9 @@ class PrivateRows:
         self._published = (0, 0)
 
     def reserve(self, needed: int, in_use: int) -> None:
-        capacity = len(self.keys)
-        if needed <= capacity:
+        capacity = _grown(len(self.keys), needed)
+        if capacity is None:
             return
-        while capacity < needed:
-            capacity *= 2
         keys = np.zeros(capacity, dtype=np.int64)
         matrix = np.zeros((capacity, TEMPLATE_DIMENSIONS), dtype=np.float32)
         keys[:in_use], matrix[:in_use] = self.keys[:in_use], self.matrix[:in_use]
@@ -138,11 +136,9 @@ class SharedRows:
         self._map, self._generation = mapped, generation  # the old map goes with its arrays
 
     def reserve(self, needed: int, in_use: int) -> None:
-        capacity = len(self.keys)
-        if needed <= capacity:
+        capacity = _grown(len(self.keys), needed)
+        if capacity is None:
             return
-        while capacity < needed:
-            capacity *= 2
         self._create(self._generation + 1, capacity, in_use)
 
     def published(self) -> tuple[int, int]:
@@ -160,6 +156,16 @@ class SharedRows:
             yield
         finally:
             fcntl.flock(self._ctl_fd, fcntl.LOCK_UN)
+
+
+def _grown(capacity: int, needed: int) -> int | None:
+    """The capacity (doubled as often as it takes) that holds `needed` rows; None when
+    `capacity` already does."""
+    if needed <= capacity:
+        return None
+    while capacity < needed:
+        capacity *= 2
+    return capacity
 
 
 def _open(path: Path, size: int) -> int:
