@@ -48,9 +48,15 @@ S = RecordState
 logger = logging.getLogger(__name__)
 
 
+def _time_ordered(random_bytes: int) -> str:
+    """Milliseconds since the epoch (12 hex digits), then `random_bytes` random bytes (hex):
+    sorts in the order made, across milliseconds."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(random_bytes)}"
+
+
 def new_record_id() -> str:
-    """Time-ordered and unique: milliseconds since the epoch, then 48 random bits (hex)."""
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+    """Time-ordered and unique: milliseconds since the epoch, then 48 random bits."""
+    return _time_ordered(6)
 
 
 def new_submission_id(office_code: str) -> str:
@@ -58,7 +64,7 @@ def new_submission_id(office_code: str) -> str:
     the epoch, then 80 random bits (32 hex digits in all, as long as the uuid4 it replaces).
     The centre treats it as an opaque string; its time order keeps each recording's entry in
     the unique index next to the previous one (a uuid4 touched a random page each time)."""
-    return f"{office_code}-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+    return f"{office_code}-{_time_ordered(10)}"
 
 
 def encode_cursor(record_id: str) -> str:
