@@ -5,12 +5,20 @@ the commit returns once the WAL is fsynced), in the same process, on the same di
 turns round after round (a neighbour's disk traffic then slows every side alike):
 
 - the disk's limit: 4 KiB written and `fdatasync`ed, again and again (a durable commit is at
-  least one such flush; a one-record-per-commit path cannot beat this rate);
+  least one such flush; a one-record-per-commit path cannot beat this rate); and the same with
+  the file growing at each flush, as a WAL grows until its first checkpoint lets SQLite write
+  over it from the start (the file's new size is flushed too);
 - persist-queue's `put` (`SQLiteAckQueue`, one transaction per item, SQLite's default
   `synchronous=FULL` in WAL), from one caller and from 8 threads;
 - a plain `sqlite3` outbox running our statements (the node's two INSERTs as SQLAlchemy
   compiles them, on a database made by the node's migrations, one transaction per record): the
   cost of our schema with no stack on top;
+- the floor of any design that keeps the NIK check exact: plain `sqlite3` writing each sealed
+  record once, into a one-table intake (its rows, a unique index on the NIK's lookup, a trigger
+  refusing a NIK in flight in `records`), no stack at all; at the node's checkpoint interval
+  and at SQLite's default (persist-queue's). Whatever a node adds on top of it (sealing, the
+  event loop, the writer thread, SQLAlchemy, folding the intake into `records` later) can only
+  be slower: where this floor is about persist-queue's rate, 1× from one caller is out of reach;
 - ours: `RecordService.record`, the call `POST /records` makes after validating the body, from
   one caller and from 8 concurrent callers (group commit shares their commits);
 - a real node (`ektp-sync local serve`, TLS, centre down) taking `POST /records` from 8
@@ -22,30 +30,29 @@ Each figure is the best round of its side (the one least disturbed by other proc
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
-import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import persistqueue
-from sqlalchemy import insert
-from sqlalchemy.dialects import sqlite
 
-from bench.nodedb import create_node_db, distinct_residents, node_sealer, recording_service
+from bench.nodedb import distinct_residents, recording_service
+from bench.plainsqlite import (
+    SQLITE_DEFAULT_CHECKPOINT,
+    Timed,
+    intake_floor,
+    plain_outbox,
+    start_clock,
+)
 from bench.report import Result
 from ektp_sync.launch import Deployment
-from ektp_sync.storage import SQLITE_WAL_CHECKPOINT_PAGES, UTCDateTime
+from ektp_sync.storage import SQLITE_WAL_CHECKPOINT_PAGES
 from ektp_sync.testing import OfficeClient
 from ektp_sync.wire import ResidentRecord
-from local_server.store.queue import queue_entry
-from local_server.store.records import new_record_row
-from local_server.store.tables import outbox, records
 
 CALLERS = 8  # operators recording at once (and HTTP clients)
 FSYNCS = 500
@@ -53,40 +60,29 @@ FSYNCS = 500
 Payloads = Sequence[tuple[str, str]]  # (nik, the record's JSON)
 
 
-@dataclass(frozen=True)
-class Timed:
-    """The timed part of one side: how many, wall seconds, CPU seconds of this process (all of
-    its threads: the writer thread's SQLite work counts)."""
-
-    count: int
-    wall: float
-    cpu: float
-
-    @classmethod
-    def since(cls, count: int, start: tuple[float, float]) -> Timed:
-        return cls(count, time.perf_counter() - start[0], time.process_time() - start[1])
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.wall
-
-    @property
-    def cpu_ms(self) -> float:
-        return self.cpu / self.count * 1000
-
-
-def _start() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
-
-
 def fsync_rate(path: Path, count: int = FSYNCS) -> Timed:
     """Flushes per second of 4 KiB rewritten in place, as a WAL commit writes and flushes."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         block = b"\0" * 4096
-        start = _start()
+        start = start_clock()
         for n in range(count):
             os.pwrite(fd, block, (n % 16) * 4096)
+            os.fdatasync(fd)
+        return Timed.since(count, start)
+    finally:
+        os.close(fd)
+
+
+def fsync_append_rate(path: Path, count: int = FSYNCS) -> Timed:
+    """Flushes per second of 4 KiB appended (the file grows): a WAL in its growth phase, before
+    its first checkpoint lets SQLite write over it from the start."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block = b"\0" * 4096
+        start = start_clock()
+        for n in range(count):
+            os.pwrite(fd, block, n * 4096)
             os.fdatasync(fd)
         return Timed.since(count, start)
     finally:
@@ -97,11 +93,13 @@ def persist_queue_put(path: Path, payloads: Payloads, threads: int = 1) -> Timed
     """Items put per second, one transaction each, from `threads` callers at once."""
     queue = persistqueue.SQLiteAckQueue(str(path), auto_commit=True, multithreading=threads > 1)
     try:
-        if queue._getter.execute("PRAGMA synchronous").fetchone()[0] != 2:
+        getter = queue._getter
+        assert getter is not None  # opened by the constructor
+        if getter.execute("PRAGMA synchronous").fetchone()[0] != 2:
             raise RuntimeError("persist-queue does not run at synchronous=FULL here")
         items = [{"nik": nik, "payload": payload} for nik, payload in payloads]
         with ThreadPoolExecutor(threads) as pool:
-            start = _start()
+            start = start_clock()
             if threads == 1:
                 for item in items:
                     queue.put(item)
@@ -112,52 +110,6 @@ def persist_queue_put(path: Path, payloads: Payloads, threads: int = 1) -> Timed
         queue.close()
 
 
-def _sql(table: Any, keys: list[str]) -> tuple[str, list[str]]:
-    """The INSERT of `keys` as SQLAlchemy compiles it for SQLite, and the order of its `?`s
-    (the table's column order, not the order of `keys`)."""
-    compiled = insert(table).compile(dialect=sqlite.dialect(), column_keys=keys)
-    assert compiled.positiontup is not None
-    return str(compiled), list(compiled.positiontup)
-
-
-def plain_outbox(path: Path, people: Sequence[ResidentRecord]) -> Timed:
-    """Records per second through plain `sqlite3`: our two INSERTs, one transaction each, at
-    the node's settings (WAL, FULL, its checkpoint interval, foreign keys); sealed as the node
-    seals them."""
-    asyncio.run(create_node_db(path))
-    sealer = node_sealer(path.with_suffix(".key"))
-    stamp = UTCDateTime().bind_processor(sqlite.dialect())
-    assert stamp is not None
-    now = dt.datetime.now(dt.UTC)
-    record_sql, record_keys = _sql(records, list(new_record_row("", "", people[0], now, sealer)))
-    entry_sql, entry_keys = _sql(outbox, list(queue_entry("", 0, now)))
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            f"wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}",
-            "foreign_keys=ON",
-        ):
-            connection.execute(f"PRAGMA {pragma}")
-        start = _start()
-        for n, person in enumerate(people):
-            now = dt.datetime.now(dt.UTC)
-            row = new_record_row(f"{n:024d}", f"6172-{n:024d}", person, now, sealer)
-            entry = queue_entry(row["id"], row["payload_bytes"], now)
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute(record_sql, [_plain(row[k], stamp) for k in record_keys])
-            connection.execute(entry_sql, [_plain(entry[k], stamp) for k in entry_keys])
-            connection.execute("COMMIT")
-        return Timed.since(len(people), start)
-    finally:
-        connection.close()
-
-
-def _plain(value: Any, stamp: Callable[[Any], Any]) -> Any:
-    return stamp(value) if isinstance(value, dt.datetime) else value
-
-
 async def service_path(path: Path, people: Sequence[ResidentRecord], callers: int) -> Timed:
     """Records per second through `RecordService.record` from `callers` concurrent callers."""
     async with recording_service(path) as service:
@@ -166,7 +118,7 @@ async def service_path(path: Path, people: Sequence[ResidentRecord], callers: in
             for person in mine:
                 await service.record(person)
 
-        start = _start()
+        start = start_clock()
         await asyncio.gather(*(caller(people[i::callers]) for i in range(callers)))
         return Timed.since(len(people), start)
 
@@ -219,9 +171,18 @@ def _round(workdir: Path, n: int, people: list[dict[str, Any]]) -> dict[str, flo
     here.mkdir(parents=True)
     sides = {
         "fsync": fsync_rate(here / "fsync"),
+        "fsync_append": fsync_append_rate(here / "fsync-append"),
         "pq_put": persist_queue_put(here / "pq-1", payloads),
         "pq_put_threads": persist_queue_put(here / "pq-8", payloads, CALLERS),
-        "plain_sqlite3": plain_outbox(here / "plain" / "local.db", validated[:size]),
+        "plain_sqlite3": plain_outbox(
+            here / "plain" / "local.db", validated[:size], SQLITE_WAL_CHECKPOINT_PAGES
+        ),
+        "intake_floor": intake_floor(
+            here / "intake" / "local.db", validated[:size], SQLITE_WAL_CHECKPOINT_PAGES
+        ),
+        "intake_floor_default": intake_floor(
+            here / "intake-default" / "local.db", validated[:size], SQLITE_DEFAULT_CHECKPOINT
+        ),
         "ours": asyncio.run(service_path(here / "ours-1" / "local.db", validated[:size], 1)),
         "ours_callers": asyncio.run(
             service_path(here / "ours-8" / "local.db", validated[:size], CALLERS)
@@ -258,6 +219,23 @@ def run(workdir: Path, quick: bool) -> Result:
     result.add("ours, 1 caller (ref: plain sqlite3, our SQL)", best["ours"], best["plain_sqlite3"])
     result.add("plain sqlite3, our SQL (ref: disk fsyncs/s)", best["plain_sqlite3"], best["fsync"])
     result.add("persist-queue put (ref: disk fsyncs/s)", best["pq_put"], best["fsync"])
+    result.add(
+        "floor: one-table intake, no stack, node's checkpoint (ref: persist-queue put)",
+        best["intake_floor"],
+        best["pq_put"],
+        unit,
+    )
+    result.add(
+        "floor: one-table intake, no stack, SQLite's checkpoint (ref: persist-queue put)",
+        best["intake_floor_default"],
+        best["pq_put"],
+        unit,
+    )
+    result.add(
+        "disk fsyncs/s, file growing (ref: rewriting in place)",
+        best["fsync_append"],
+        best["fsync"],
+    )
     result.add(
         f"HTTP POST /records, {CALLERS} clients, TLS (ref: ours, {CALLERS} callers)",
         best["http"],
