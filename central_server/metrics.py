@@ -12,6 +12,7 @@ No personal data: counts and seconds only.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -81,6 +82,27 @@ class _FromDatabase(Collector):
         )
 
 
+class _WorkersCollector(MultiProcessCollector):
+    """Every worker's values files summed, leaving out a file a starting worker has created but
+    not yet sized (0 bytes: it holds nothing yet). prometheus-client reads every file and fails
+    the whole scrape (a 500) on such a one; workers start together, and again whenever one
+    dies and is replaced, so a scrape can meet one at any time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry)  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterable[Metric]:
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if _sized(f)]
+        return self.merge(files, accumulate=True)  # type: ignore[no-any-return,no-untyped-call]
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:  # gone since the glob: nothing to sum
+        return False
+
+
 class CentreMetrics:
     """The centre's counters, and their rendering for one scrape."""
 
@@ -128,7 +150,7 @@ class CentreMetrics:
         # of 0 bytes fails that read, and the worker's start with it)
         self._registry = own or CollectorRegistry()
         if self.multiprocess:
-            MultiProcessCollector(self._registry)  # type: ignore[no-untyped-call]
+            _WorkersCollector(self._registry)
         self._registry.register(self._database)
 
     def took_in(self, results: Iterable[str]) -> None:

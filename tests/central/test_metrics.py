@@ -107,9 +107,13 @@ async def test_an_adjudication_counts_as_a_decision(centre: Centre) -> None:
     }
 
 
-def test_a_worker_starts_while_another_is_creating_its_metric_files(tmp_path: Path) -> None:
-    """`serve --workers N` forks its workers at one moment: one builds its metrics while another
-    has created its values file and not yet sized it (0 bytes). In a process of its own, as
+def test_a_worker_starts_or_scrapes_while_another_is_creating_its_metric_files(
+    tmp_path: Path,
+) -> None:
+    """`serve --workers N` forks its workers at one moment, and forks a new one when a worker
+    dies: one builds its metrics, or answers a scrape, while another has created its values
+    file and not yet sized it (0 bytes). The scrape sums the others and leaves that one out
+    (it holds nothing yet) instead of failing with a 500. In a process of its own, as
     multiprocess mode is a process-wide choice."""
     script = (
         "import sys; from pathlib import Path\n"
@@ -119,6 +123,8 @@ def test_a_worker_starts_while_another_is_creating_its_metric_files(tmp_path: Pa
         "metrics = CentreMetrics()\n"
         "assert metrics.multiprocess\n"
         "metrics.took_in(['accepted'])\n"
+        "text = metrics.render(identities=3, pending=0).decode()\n"
+        "assert 'ektp_enrollments_total{result=\"accepted\"} 1.0' in text, text\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=False
