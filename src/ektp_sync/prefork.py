@@ -116,7 +116,9 @@ class Supervisor:
         try:
             for _ in range(self._count):
                 self._fork(listening)
-            while self._workers:
+            # a restart still due counts: with every worker dead at once (or the only one),
+            # the supervisor waits for it instead of ending as if it had been stopped
+            while self._workers or self._restarts:
                 self._wait()
                 self._reap()
                 self._act(listening)
