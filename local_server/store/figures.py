@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.decisions import DecisionReason
 from local_server.store.packets import bytes_waiting
-from local_server.store.queue import ITEM_OVERHEAD_BYTES
+from local_server.store.queue_sql import ITEM_OVERHEAD_BYTES
 from local_server.store.tables import outbox, records
 
 #: the latest decisions whose waits make the centre's typical decision time

@@ -1,4 +1,5 @@
-"""The upload queue of the office node: every statement that writes the queue lives here.
+"""The upload queue of the office node: every statement that writes the queue lives here or,
+for the hot path (claim, ack), in `queue_sql`, built once per dialect.
 
 enqueue → claim (with a lease) → ack (accepted) | fail (invalid) | retry_later | release.
 Each method of `Outbox` is one short transaction, so callers never hold a connection while they
@@ -12,39 +13,30 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
-    Integer,
-    String,
     bindparam,
     delete,
-    func,
     insert,
-    or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ektp_sync.domain.states import RecordState
-from ektp_sync.storage import IdList, UTCDateTime, utcnow
+from ektp_sync.storage import IdList, utcnow
+from local_server.store.queue_sql import ITEM_OVERHEAD_BYTES, claim_order, statements
 from local_server.store.sealed import QUEUE_ERROR, RECORD_ERROR, NodeSealer
 from local_server.store.tables import outbox, records
 from local_server.store.transitions import move
 
 S = RecordState
 
-#: a claim sends the record up; the centre's answer accepts or refuses it; a link fault, a
-#: shutdown or a crash gives it back to the queue (never a failed record: only an operator may)
-_CLAIMED = move(S.UPLOADING)
-_ACCEPTED = move(S.AWAITING_DECISION)
+#: the centre's refusal fails a record; a link fault, a shutdown or a crash gives it back to the
+#: queue (never a failed record: only an operator may); claim and acceptance are in `queue_sql`
 _REFUSED = move(S.FAILED)
 _REQUEUED = move(S.QUEUED, only_from=[S.UPLOADING])
-
-#: per-item JSON overhead next to the record itself (ids, office code, timestamps)
-ITEM_OVERHEAD_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -98,124 +90,6 @@ async def enqueue_many(conn: AsyncConnection, entries: Sequence[tuple[str, int]]
     await conn.execute(ENQUEUE, [queue_entry(rid, size, now) for rid, size in entries])
 
 
-def select_bounded(sizes: Sequence[int], max_bytes: int) -> int:
-    """How many entries (oldest first) fit into `max_bytes`; always at least one."""
-    total = 0
-    for count, size in enumerate(sizes):
-        total += size
-        if total > max_bytes and count > 0:
-            return count
-    return len(sizes)
-
-
-_NOW = bindparam("now", type_=UTCDateTime)
-_CLAIM_ORDER = (outbox.c.enqueued_at, outbox.c.record_id)
-
-
-class _Statements(NamedTuple):
-    """The hot path's statements, built once per dialect: SQLAlchemy then finds their compiled
-    form by a memoised cache key, and a batch of ids is one bound value (no 100-item IN list to
-    render on every call)."""
-
-    lease_due: Any
-    mark_uploading: Any
-    lock: Any
-    forget: Any
-    accepted: Any
-
-
-def _build(ids_in: Callable[[Any], Any]) -> _Statements:
-    return _Statements(
-        lease_due=_lease_due(),
-        # every leased record comes back (an expired lease's record is already uploading);
-        # only those that may become uploading change
-        mark_uploading=(
-            update(records)
-            .where(ids_in(records.c.id))
-            .values(
-                **_CLAIMED.values_where_allowed,
-                updated_at=_CLAIMED.when_allowed(_NOW, records.c.updated_at),
-            )
-            .returning(
-                records.c.id,
-                records.c.submission_id,
-                records.c.created_at,
-                records.c.payload_sealed,
-            )
-        ),
-        # PostgreSQL locks the rows of a DELETE … = ANY(ids) in no fixed order; taking them in
-        # id order first, as the decisions side does, leaves no order to deadlock on
-        lock=(
-            select(outbox.c.record_id)
-            .where(ids_in(outbox.c.record_id))
-            .order_by(outbox.c.record_id)
-            .with_for_update()
-        ),
-        forget=delete(outbox).where(ids_in(outbox.c.record_id)),
-        # one statement per batch: count the attempt, and move on only if still uploading (a
-        # decision may already have overtaken the acknowledgement)
-        accepted=(
-            update(records)
-            .where(ids_in(records.c.id))
-            .values(
-                attempts=records.c.attempts + 1,
-                updated_at=_NOW,
-                **_ACCEPTED.values_where_allowed,
-                # a decision may have overtaken this answer: it was still sent now (its wait
-                # for the decision then counts as none)
-                sent_at=func.coalesce(records.c.sent_at, _NOW),
-            )
-        ),
-    )
-
-
-def _lease_due() -> Any:
-    """UPDATE … RETURNING that leases the oldest due entries fitting `max_bytes` (at least one).
-
-    The byte bound is `select_bounded` in SQL: a running total over the due entries in claim
-    order, so choosing and leasing is one statement. PostgreSQL: concurrent claimers skip each
-    other's rows (SKIP LOCKED in the inner select); SQLite ignores it and serialises writers with
-    BEGIN IMMEDIATE instead, so one statement serves both.
-    """
-    due = (
-        select(outbox.c.record_id, outbox.c.payload_bytes, outbox.c.enqueued_at)
-        .where(
-            outbox.c.next_attempt_at <= _NOW,
-            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < _NOW),
-        )
-        .order_by(*_CLAIM_ORDER)
-        .limit(bindparam("max_items", type_=Integer))
-        .with_for_update(skip_locked=True)
-        .subquery("due")
-    )
-    order = (due.c.enqueued_at, due.c.record_id)
-    running = select(
-        due.c.record_id,
-        func.sum(due.c.payload_bytes + ITEM_OVERHEAD_BYTES)
-        .over(order_by=order, rows=(None, 0))
-        .label("running_bytes"),
-        func.row_number().over(order_by=order).label("position"),
-    ).subquery("running")
-    chosen = select(running.c.record_id).where(
-        or_(
-            running.c.running_bytes <= bindparam("max_bytes", type_=Integer),
-            running.c.position == 1,
-        )
-    )
-    return (
-        update(outbox)
-        .where(outbox.c.record_id.in_(chosen))
-        .values(lease_until=bindparam("until", type_=UTCDateTime), lease_owner=bindparam("owner"))
-        .returning(
-            outbox.c.record_id,
-            outbox.c.attempts,
-            outbox.c.payload_bytes,
-            # only to sort by, so unparsed: SQLite's fixed-width text sorts as its ORDER BY does
-            type_coerce(outbox.c.enqueued_at, String),
-        )
-    )
-
-
 class Outbox:
     """Queue operations over an engine; one transaction per call."""
 
@@ -224,7 +98,7 @@ class Outbox:
         self.owner = owner  # lease owner: this worker
         self._sealer = sealer  # opens the payloads it hands out
         ids = IdList.of(engine)
-        self._sql = _SQLITE if ids.sqlite else _POSTGRESQL
+        self._sql = statements(ids.sqlite)
         self._ids = ids.bind
 
     async def claim(
@@ -252,7 +126,7 @@ class Outbox:
             found = {row[0]: row for row in await conn.execute(self._sql.mark_uploading, params)}
         # RETURNING keeps no order: hand the batch out oldest first, as it was chosen
         claimed = []
-        for record_id, attempts, payload_bytes, _ in sorted(leased, key=_claim_order):
+        for record_id, attempts, payload_bytes, _ in sorted(leased, key=claim_order):
             if (record := found.get(record_id)) is not None:
                 _, submission_id, created_at, sealed = record
                 payload = self._sealer.open_payload(record_id, sealed)
@@ -423,11 +297,3 @@ async def _requeue_records(
         .where(records.c.id.in_(record_ids), _REQUEUED.allowed)
         .values(**_REQUEUED.values, updated_at=now)
     )
-
-
-def _claim_order(leased: Any) -> tuple[Any, str]:
-    return leased[3], leased[0]  # enqueued_at, record_id: what the claim's ORDER BY says
-
-
-_SQLITE = _build(IdList(sqlite=True).matches)
-_POSTGRESQL = _build(IdList(sqlite=False).matches)

@@ -18,7 +18,7 @@ from ektp_sync.config import LocalSettings
 from ektp_sync.testing import eventually
 from local_server.app import create_app
 from local_server.figures import bytes_before_accepted
-from local_server.store.queue import ITEM_OVERHEAD_BYTES
+from local_server.store.queue_sql import ITEM_OVERHEAD_BYTES
 
 from .conftest import record, running
 from .fake_centre import FakeCentre, free_port, serve

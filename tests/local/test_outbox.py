@@ -12,7 +12,8 @@ from sqlalchemy import DateTime, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.storage import create_engine, utcnow
-from local_server.store.queue import ITEM_OVERHEAD_BYTES, Outbox, enqueue, select_bounded
+from local_server.store.queue import Outbox, enqueue
+from local_server.store.queue_sql import ITEM_OVERHEAD_BYTES, select_bounded
 from local_server.store.sealed import QUEUE_ERROR, RECORD_ERROR
 from local_server.store.tables import create_tables, outbox, records
 
