@@ -156,21 +156,7 @@ class Outbox:
         async with self._engine.begin() as conn:
             await conn.execute(self._sql.lock, {"ids": self._ids(list(failures))})
             await forget_entries(conn, list(failures))
-            # one executemany, not a statement per record
-            await conn.execute(
-                update(records)
-                .where(records.c.id == bindparam("b_id"))
-                .values(
-                    attempts=records.c.attempts + 1,
-                    last_error=bindparam("b_error"),
-                    updated_at=now,
-                    **_REFUSED.values_where_allowed,
-                ),
-                [
-                    {"b_id": rid, "b_error": self._sealer.seal_error(RECORD_ERROR, rid, error)}
-                    for rid, error in failures.items()
-                ],
-            )
+            await self._count_attempts(conn, failures, now, **_REFUSED.values_where_allowed)
 
     async def retry_later(
         self, record_ids: Sequence[str], error: str, delay_for: Callable[[int], float]
@@ -221,18 +207,29 @@ class Outbox:
                 ],
             )
             ids = [r.record_id for r in rows]
-            await conn.execute(
-                update(records)
-                .where(records.c.id == bindparam("b_id"))
-                .values(
-                    attempts=records.c.attempts + 1,
-                    last_error=bindparam("b_error"),
-                    updated_at=now,
-                ),
-                [{"b_id": rid, "b_error": seal(RECORD_ERROR, rid, error)} for rid in ids],
-            )
+            await self._count_attempts(conn, dict.fromkeys(ids, error), now)
             await _requeue_records(conn, ids, now)
         return retries
+
+    async def _count_attempts(
+        self, conn: AsyncConnection, errors: dict[str, str], now: dt.datetime, **values: Any
+    ) -> None:
+        """Each record's failed attempt counted, with why (sealed, bound to its row), and
+        `values` (a move, say): one executemany, not a statement per record."""
+        await conn.execute(
+            update(records)
+            .where(records.c.id == bindparam("b_id"))
+            .values(
+                attempts=records.c.attempts + 1,
+                last_error=bindparam("b_error"),
+                updated_at=now,
+                **values,
+            ),
+            [
+                {"b_id": rid, "b_error": self._sealer.seal_error(RECORD_ERROR, rid, error)}
+                for rid, error in errors.items()
+            ],
+        )
 
     async def release(self, record_ids: Sequence[str]) -> None:
         """Give leased entries back untouched (shutdown): no attempt is counted."""
