@@ -6,13 +6,14 @@ its refusal is shown on the record's page with the rule, as the API would answer
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ektp_sync.body import InvalidBody
-from local_server.auth import directory_of
+from local_server.auth import Operator, directory_of
 from local_server.console.access import (
     Desk,
     FormRefused,
@@ -68,22 +69,29 @@ async def logout(request: Request, desk: SignedIn) -> Response:
 
 @router.post("/penduduk/{record_id}/cetak", response_class=HTMLResponse)
 async def print_card(request: Request, desk: SignedIn, record_id: str) -> Response:
-    await acting(request, desk, supervisor=True)
-    try:
-        await _service(request).print_card(record_id, desk.operator)
-    except RecordRefused as refusal:
-        return await _refused(request, desk, record_id, refusal)
-    return _done(record_id, "cetak")
+    return await _supervised(request, desk, record_id, "cetak", RecordService.print_card)
 
 
 @router.post("/penduduk/{record_id}/ulang", response_class=HTMLResponse)
 async def retry(request: Request, desk: SignedIn, record_id: str) -> Response:
+    return await _supervised(request, desk, record_id, "ulang", RecordService.retry)
+
+
+async def _supervised(
+    request: Request,
+    desk: Desk,
+    record_id: str,
+    action: str,
+    act: Callable[[RecordService, str, Operator], Awaitable[object]],
+) -> Response:
+    """A supervisor's action on one record from its page: done, or the page again saying why
+    it was refused."""
     await acting(request, desk, supervisor=True)
     try:
-        await _service(request).retry(record_id, desk.operator)
+        await act(_service(request), record_id, desk.operator)
     except RecordRefused as refusal:
         return await _refused(request, desk, record_id, refusal)
-    return _done(record_id, "ulang")
+    return _done(record_id, action)
 
 
 @router.post("/penduduk/{record_id}/koreksi", response_class=HTMLResponse)
