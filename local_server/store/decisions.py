@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ektp_sync.domain.states import IN_FLIGHT, RecordState
+from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import utcnow
 from ektp_sync.wire import Decision
 from local_server.store.queue import forget_entries, lock_entries
 from local_server.store.sealed import RECORD_ERROR, NodeSealer
 from local_server.store.tables import records, sync_state
-from local_server.store.transitions import move
+from local_server.store.transitions import in_flight_of, move
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def _row_of(target: _Target, sealer: NodeSealer) -> dict[str, str | bytes | bool
         "b_id": target.record_id,
         "b_was": target.was.value,
         "b_state": target.state.value,
-        "b_in_flight": target.state in IN_FLIGHT,
+        "b_in_flight": in_flight_of(target.state),
         "b_status": decision.status.value,
         "b_reason": decision.reason.value,
         "b_authorisation": sealed,

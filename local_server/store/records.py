@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, func, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
@@ -27,6 +27,7 @@ from ektp_sync.wire import Authorisation, DecisionView, PastSubmission, RecordVi
 from local_server.errors import NikInFlight
 from local_server.store.audit import write_entry
 from local_server.store.group_commit import GroupCommit
+from local_server.store.listing import page_query, view_query
 from local_server.store.packets import (
     INSERT_FILE,
     SealedFile,
@@ -37,7 +38,7 @@ from local_server.store.packets import (
 )
 from local_server.store.queue import ENQUEUE, enqueue, queue_entry
 from local_server.store.sealed import PAST_REASON, RECORD_ERROR, NodeSealer
-from local_server.store.tables import outbox, records, submission_history
+from local_server.store.tables import records, submission_history
 from local_server.store.transitions import BORN, BORN_COLUMNS, move
 
 S = RecordState
@@ -112,8 +113,8 @@ class RecordStore:
     ) -> RecordView:
         """Store the record, its queue entry and its attachments (`files`, heavy packets) in one
         transaction, shared with the recordings made meanwhile (group commit); the record as
-        stored, once durable. NikInFlight when another record of the NIK is in flight (a partial
-        unique index: two concurrent POSTs cannot both pass, in one group or in two)."""
+        stored, once durable. NikInFlight when another record of the NIK is in flight (a unique
+        index: two concurrent POSTs cannot both pass, in one group or in two)."""
         row = new_record_row(record_id, submission_id, resident, now, self._sealer)
         entry = queue_entry(record_id, row["payload_bytes"], now)
         statements: list[tuple[Executable, dict[str, Any]]] = [
@@ -152,7 +153,7 @@ class RecordStore:
 
     async def view(self, record_id: str) -> RecordView | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(_view_query().where(records.c.id == record_id))).one_or_none()
+            row = (await conn.execute(view_query().where(records.c.id == record_id))).one_or_none()
             if row is None:
                 return None
             history = await self._history_of(conn, [record_id])
@@ -163,13 +164,8 @@ class RecordStore:
         self, state: RecordState | None, limit: int, after: str | None, nik: str | None
     ) -> tuple[list[RecordView], bool]:
         """Up to `limit` records in id order (after the id `after`); whether more follow."""
-        query = _view_query().order_by(records.c.id).limit(limit + 1)
-        if state is not None:
-            query = query.where(records.c.state == state.value)
-        if nik is not None:
-            query = query.where(records.c.nik_lookup == self._sealer.nik_lookup(nik))
-        if after is not None:
-            query = query.where(records.c.id > after)
+        lookup = None if nik is None else self._sealer.nik_lookup(nik)
+        query = page_query(state, limit + 1, after, lookup)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
             more, rows = len(rows) > limit, rows[:limit]
@@ -196,7 +192,7 @@ class RecordStore:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    _view_query()
+                    view_query()
                     .where(records.c.state.in_(_PENDING))
                     .order_by(records.c.created_at, records.c.id)
                     .limit(limit)
@@ -346,7 +342,7 @@ class RecordStore:
             payload_bytes = len(payload.encode("utf-8"))
             values |= self._sealer.record_columns(record_id, corrected.nik, payload)
             values["payload_bytes"] = payload_bytes
-        # raises IntegrityError when the (new) NIK is in flight in another record: partial index
+        # raises IntegrityError when the (new) NIK is in flight in another record: unique index
         await conn.execute(
             update(records).where(records.c.id == record_id, _RESENT.allowed).values(**values)
         )
@@ -394,13 +390,6 @@ class _SpentSealed:
 
     nik: bytes
     reason: bytes | None
-
-
-def _view_query() -> Select[Any]:
-    """Records with their queue entry's next attempt (absent once the centre answered)."""
-    return select(*records.c, outbox.c.next_attempt_at).select_from(
-        records.outerjoin(outbox, outbox.c.record_id == records.c.id)
-    )
 
 
 async def _archive(

@@ -33,6 +33,9 @@ metadata = MetaData()
 
 #: SQL predicate "state is in flight": what `in_flight` must say (its CHECK)
 _IN_FLIGHT_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(IN_FLIGHT)))
+#: `in_flight` is TRUE in flight, NULL otherwise (never FALSE); never NULL itself, as a CHECK
+#: that evaluates to NULL passes
+_IN_FLIGHT_CHECK = f"CASE WHEN {_IN_FLIGHT_SQL} THEN in_flight IS TRUE ELSE in_flight IS NULL END"
 #: records the centre accepted and then decided: their waits make the typical decision time
 _DECIDED_AFTER_SENDING = "sent_at IS NOT NULL AND decided_at IS NOT NULL"
 
@@ -65,20 +68,18 @@ records = Table(
     Column("nik_sealed", LargeBinary, nullable=False),
     Column("payload_sealed", LargeBinary, nullable=False),
     Column("authorisation_sealed", LargeBinary),
-    # whether `state` is in flight (revision 0013): written by the moves of `transitions` only
-    # when it changes, so the NIK index below stays untouched while a record goes queued →
-    # uploading → awaiting_decision; the CHECK makes a write that forgets it fail, not corrupt
-    # the uniqueness
-    Column("in_flight", Boolean, nullable=False),
-    CheckConstraint(f"in_flight = ({_IN_FLIGHT_SQL})", name="ck_records_in_flight"),
-    # race-free "one in-flight record per NIK": two concurrent POSTs cannot both pass
-    Index(
-        "uq_records_nik_in_flight",
-        "nik_lookup",
-        unique=True,
-        sqlite_where=text("in_flight"),
-        postgresql_where=text("in_flight"),
-    ),
+    # whether `state` is in flight: TRUE, or NULL when not (revisions 0013, 0014); written by
+    # the moves of `transitions` only when it changes, so the NIK index below stays untouched
+    # while a record goes queued → uploading → awaiting_decision; the CHECK makes a write that
+    # forgets it fail, not corrupt the uniqueness (and one of FALSE, with which a NIK's second
+    # record past flight would collide in the index)
+    Column("in_flight", Boolean),
+    CheckConstraint(_IN_FLIGHT_CHECK, name="ck_records_in_flight"),
+    # race-free "one in-flight record per NIK": two concurrent POSTs cannot both pass. NULLs
+    # are distinct in a unique index (SQLite, PostgreSQL), so records past flight each have
+    # their own entry: the same b-tree finds every record of a NIK (`GET /records?nik=`),
+    # one entry per record, where a second index on the NIK would cost each recording a page
+    Index("uq_records_nik_in_flight", "nik_lookup", "in_flight", unique=True),
     Index("ix_records_state_id", "state", "id"),
     Index(
         "ix_records_decision_times",

@@ -6,11 +6,13 @@ state is one the target may be reached from) or the check for Python (the decisi
 follows a page of decisions in memory). Statements of the hot path are built once, at import,
 so a move the table forbids fails the node's start, not a request.
 
-`records.in_flight` says whether the state is in flight (the partial unique index on the NIK
-stands on it, and a CHECK ties it to `state`). A move writes it only when a record may enter or
-leave flight by it: SQLite then leaves the NIK index alone on moves between two in-flight states
-(queued → uploading → awaiting_decision, the bulk of the writes), where an index whose predicate
-named `state` had each such move rewrite the record's entry.
+`records.in_flight` says whether the state is in flight: TRUE in flight, NULL otherwise (never
+FALSE; a CHECK ties it to `state`). The unique index on (nik_lookup, in_flight) stands on it:
+NULLs are distinct there, so it allows one record in flight per NIK and any number past flight,
+and finds every record of a NIK. A move writes it only when a record may enter or leave flight
+by it: SQLite then leaves the NIK index alone on moves between two in-flight states (queued →
+uploading → awaiting_decision, the bulk of the writes), where an index whose predicate named
+`state` had each such move rewrite the record's entry.
 """
 
 from __future__ import annotations
@@ -19,15 +21,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, false, or_, true
+from sqlalchemy import case, null, or_, true
 
 from ektp_sync.domain.states import IN_FLIGHT, InvalidTransition, RecordState, sources_of
 from local_server.store.tables import records
 
+
+def in_flight_of(state: RecordState) -> bool | None:
+    """`records.in_flight` of a record in `state`: True in flight, None (NULL) otherwise."""
+    return True if state in IN_FLIGHT else None
+
+
 #: the state a record is born in (not a move: there is no state before it)
 BORN = RecordState.QUEUED
 #: a new record's `state` and `in_flight`, for its INSERT
-BORN_COLUMNS: dict[str, Any] = {"state": BORN.value, "in_flight": BORN in IN_FLIGHT}
+BORN_COLUMNS: dict[str, Any] = {"state": BORN.value, "in_flight": in_flight_of(BORN)}
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class Move:
         `in_flight` when it may change."""
         values: dict[str, Any] = {"state": self.target.value}
         if self.enters_or_leaves_flight:
-            values["in_flight"] = self.target in IN_FLIGHT
+            values["in_flight"] = in_flight_of(self.target)
         return values
 
     @property
@@ -78,7 +86,7 @@ class Move:
         are: the target where the move is allowed, the row unchanged elsewhere."""
         values: dict[str, Any] = {"state": self.state}
         if self.enters_or_leaves_flight:
-            flying = true() if self.target in IN_FLIGHT else false()
+            flying = true() if self.target in IN_FLIGHT else null()
             values["in_flight"] = self.when_allowed(flying, records.c.in_flight)
         return values
 

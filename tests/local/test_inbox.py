@@ -8,12 +8,13 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ektp_sync.domain.states import IN_FLIGHT
+from ektp_sync.domain.states import RecordState
 from ektp_sync.storage import create_engine, utcnow
 from ektp_sync.wire import Decision
 from local_server.store.decisions import CURSOR_KEY, Inbox
 from local_server.store.queue import enqueue
 from local_server.store.tables import create_tables, outbox, records
+from local_server.store.transitions import in_flight_of
 
 from .sealing import SEALER
 
@@ -40,7 +41,7 @@ async def add(
                     "{}",
                 ),
                 state=state,
-                in_flight=state in IN_FLIGHT,
+                in_flight=in_flight_of(RecordState(state)),
                 submission_id=f"sub-{record_id}",
                 payload_bytes=2,
                 attempts=0,

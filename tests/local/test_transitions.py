@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ektp_sync.domain.states import IN_FLIGHT, TRANSITIONS, InvalidTransition, RecordState
-from local_server.store.transitions import Move, move
+from ektp_sync.domain.states import TRANSITIONS, InvalidTransition, RecordState
+from local_server.store.transitions import Move, in_flight_of, move
 
 S = RecordState
 
@@ -68,4 +68,4 @@ def test_a_move_writes_in_flight_only_when_a_record_may_enter_or_leave_flight(
         assert ("in_flight" in values) is writes_in_flight
     assert made.values["state"] == made.target.value
     if writes_in_flight:
-        assert made.values["in_flight"] is (made.target in IN_FLIGHT)
+        assert made.values["in_flight"] is in_flight_of(made.target)

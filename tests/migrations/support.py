@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
 from types import ModuleType
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # the apps import every module that puts a table on a schema's MetaData, so comparisons with
 # the migrated database see all the tables the servers use (the node's are all in one module)
 import central_server.app  # noqa: F401
 from central_server.store.tables import SCHEMA as CENTRAL
+from ektp_sync.domain.states import RecordState
 from ektp_sync.migrations import Schema, alembic_config
+from ektp_sync.sealing import DataKey
+from local_server.store.sealed import NodeSealer
 from local_server.store.tables import SCHEMA as LOCAL
+from local_server.store.tables import records
 
 SCHEMAS = {"central": CENTRAL, "local": LOCAL}
+#: what seals the records the revision tests put in a node (its key passed to `upgrade`)
+SEALER = NodeSealer(DataKey(bytes(range(32))))
 
 
 def migrate_cli(schema: Schema, db_url: str) -> subprocess.CompletedProcess[str]:
@@ -122,3 +129,25 @@ async def add_clear_record(
             ),
             {"id": record_id, "size": len(payload)},
         )
+
+
+def record_0012(record_id: str, state: RecordState, nik: str) -> dict[str, object]:
+    """A record as revision 0012 stored it (no `in_flight` yet), sealed by `SEALER`."""
+    now = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+    return {
+        "id": record_id,
+        "state": state.value,
+        "submission_id": f"6172-{record_id}",
+        **SEALER.record_columns(record_id, nik, "{}"),
+        "payload_bytes": 2,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def in_flight_by_id(engine: AsyncEngine) -> dict[str, bool | None]:
+    """Each record's `in_flight`, by id."""
+    async with engine.connect() as conn:
+        found = await conn.execute(select(records.c.id, records.c.in_flight))
+        return {row.id: row.in_flight for row in found}

@@ -152,12 +152,12 @@ async def test_sqlite_batch_rebuild_keeps_referencing_rows_and_the_partial_index
     assert await _count(engine, "outbox") == 1
     async with engine.connect() as conn:
         assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
-        index_sql = (
-            await conn.execute(
-                text("SELECT sql FROM sqlite_master WHERE name = 'uq_records_nik_in_flight'")
-            )
-        ).scalar_one()
-        assert "WHERE in_flight" in index_sql
+        found = await conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'records'")
+        )
+        indexes = {name: sql for name, sql in found}
+        assert "WHERE sent_at IS NOT NULL" in indexes["ix_records_decision_times"]
+        assert "(nik_lookup, in_flight)" in indexes["uq_records_nik_in_flight"]
         # the CHECK that ties in_flight to state is carried over by the rebuild (reflected)
         table_sql = (
             await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'records'"))
