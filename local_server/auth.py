@@ -20,6 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import HTTPConnection
 
 from ektp_sync.config import LocalSettings
@@ -104,13 +105,14 @@ class _OperatorBearer(HTTPBearer):
 
     async def __call__(self, request: HTTPConnection) -> Operator:  # type: ignore[override]
         """The operator of the request's bearer token; NotAuthenticated (401) otherwise."""
-        credentials = await super().__call__(request)  # None: no header, or not Bearer
-        if credentials is None:
+        # HTTPBearer's reading of the header, without building its credentials model
+        scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated(
                 "an operator's token is needed: send Authorization: Bearer <token>",
                 "operator_token_missing",
             )
-        operator = directory_of(request).find(credentials.credentials)
+        operator = directory_of(request).find(token)
         if operator is None:
             raise NotAuthenticated(
                 "the operator token is not known to this node", "operator_token_invalid"
