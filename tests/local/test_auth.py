@@ -58,6 +58,38 @@ async def test_every_route_but_health_and_metrics_needs_a_token(settings_for: Se
             assert (await node.get(f"http://localhost{path}")).status_code == 200
 
 
+def test_the_api_document_names_the_bearer_scheme_on_every_operator_route(
+    settings_for: Settings,
+) -> None:
+    document = create_app(settings_for()).openapi()
+    assert document["components"]["securitySchemes"] == {
+        "HTTPBearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An operator's token (--operator).",
+        }
+    }
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            expected = None if path in OPEN_PATHS else [{"HTTPBearer": []}]
+            assert operation.get("security") == expected, (method, path)
+
+
+async def test_a_token_under_another_scheme_is_no_token(settings_for: Settings) -> None:
+    async with running(create_app(settings_for()), token=None) as node:
+        for header in (f"Basic {CLERK_TOKEN}", CLERK_TOKEN, "Bearer", "Bearer "):
+            answer = await node.post(
+                "/records", json=resident(401), headers={"Authorization": header}
+            )
+            assert (answer.status_code, answer.json()["rule"]) == (
+                401,
+                "operator_token_missing",
+            ), header
+        assert (
+            await node.get("/records", headers={"Authorization": "bearer " + CLERK_TOKEN})
+        ).status_code == 200
+
+
 async def test_a_clerk_records_and_reads_but_may_not_print_retry_or_correct(
     centre: tuple[FakeCentre, str], settings_for: Settings
 ) -> None:
