@@ -59,13 +59,20 @@ class Drain:
         return self.approved / self.seconds if self.seconds else 0.0
 
 
+def node_client(d: Deployment, timeout: float = 60) -> httpx.AsyncClient:
+    """An HTTP client of the office node's API, as its supervisor (every route but /healthz
+    and /metrics wants an operator's token)."""
+    return httpx.AsyncClient(
+        base_url=d.local_url() + "/api/v1",
+        headers=d.operator_headers(),
+        timeout=timeout,
+        verify=d.verify,
+    )
+
+
 async def _record_all(d: Deployment, people: Sequence[dict[str, Any]]) -> None:
     slots = asyncio.Semaphore(RECORDING_CONCURRENCY)
-    base = d.local_url() + "/api/v1"
-    headers = d.operator_headers()
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, timeout=60, verify=d.verify
-    ) as http:
+    async with node_client(d) as http:
 
         async def one(person: dict[str, Any]) -> None:
             async with slots:
@@ -80,11 +87,7 @@ async def _wait_approved(d: Deployment, count: int, timeout: float, started: flo
     """Poll the node's /status until `count` records are approved; returns how many were."""
     approved = 0
     deadline = started + timeout
-    base = d.local_url() + "/api/v1"
-    headers = d.operator_headers()
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, timeout=10, verify=d.verify
-    ) as http:
+    async with node_client(d, timeout=10) as http:
         while time.perf_counter() < deadline:
             counts = (await http.get("/status")).json()["counts"]
             approved = int(counts.get("approved", 0))

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from bench.drain import node_client
 from bench.nodedb import distinct_residents
 from bench.report import Result
 from ektp_sync.launch import Deployment
@@ -121,12 +122,7 @@ async def measure(workdir: Path, profile: str, count: int, timeout: float) -> Es
     deployment = Deployment(base_dir=workdir, profile=profile, seed=6)
     await deployment.start()
     try:
-        async with httpx.AsyncClient(
-            base_url=deployment.local_url() + "/api/v1",
-            headers=deployment.operator_headers(),
-            timeout=60,
-            verify=deployment.verify,
-        ) as http:
+        async with node_client(deployment) as http:
             warm = await _record(http, people[:WARM_UP])
             await _all_approved(http, warm, timeout)
             ids = await _record(http, people[WARM_UP:])

@@ -171,8 +171,7 @@ async def _small_behind(workdir: Path, heavy: Sequence[dict[str, Any]], timeout:
         async with NetSimClient(d.netsim_api_url) as link:
             await shape(link, None)
             await drain._record_all(d, heavy)
-            base = d.local_url() + "/api/v1"
-            async with httpx.AsyncClient(base_url=base, timeout=60, verify=d.verify) as http:
+            async with drain.node_client(d) as http:
                 deadline = time.perf_counter() + timeout
                 # the packets are travelling: the small one is recorded behind them
                 while not (await http.get("/status")).json()["packets"]["in_flight"]:

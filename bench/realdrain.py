@@ -21,10 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.bigcentre import populate
-from bench.drain import _record_all, _wait_approved
+from bench.drain import _record_all, _wait_approved, node_client
 from bench.nodedb import distinct_residents
 from bench.report import Result
 from ektp_sync.launch import Deployment
@@ -34,9 +32,7 @@ PROXY = "wan"
 
 
 async def _record_one_by_one(d: Deployment, people: list[dict[str, Any]]) -> None:
-    async with httpx.AsyncClient(
-        base_url=d.local_url() + "/api/v1", timeout=60, verify=d.verify
-    ) as http:
+    async with node_client(d) as http:
         for person in people:
             response = await http.post("/records", json=person)
             if response.status_code != 201:
