@@ -30,6 +30,8 @@ from ektp_sync.launch import Deployment
 
 CHUNK = 64 * 1024
 LINK_BYTES_PER_SECOND = 500_000
+#: a tenth of the time a chunk takes on the link: what the centre may spend on it
+CHUNK_BUDGET_MS = 0.1 * CHUNK / LINK_BYTES_PER_SECOND * 1000
 NAMES = ("photo", "finger_r1", "finger_l1", "iris_r", "iris_l", "signature")
 
 
@@ -145,15 +147,14 @@ def run(workdir: Path, quick: bool) -> Result:
         "uploads",
         f"{records} heavy records ({packet_bytes / 1e6:.1f} MB each, 6 attachments) taken in by"
         " the centre as tus uploads in 64 KB chunks, over TLS on loopback (SQLite)",
-        target="chunk p50 ≤ 10 % of its time on the 500 KB/s link (13 ms)",
+        target=f"chunk p50 ≤ 10 % of its time on the 500 KB/s link ({CHUNK_BUDGET_MS:.0f} ms)",
     )
     result.add("ingest", run["bytes_per_second"] / 1e6, LINK_BYTES_PER_SECOND / 1e6, "MB/s")
     result.add("chunk round trip p50", run["chunk_ms_p50"], unit="ms")
     result.add("chunk round trip p95", run["chunk_ms_p95"], unit="ms")
     result.add("protocol bytes ÷ attachment bytes", run["protocol_overhead"] * 100, unit="%")
-    result.met = (
-        run["approved"] == records and run["bytes_per_second"] >= 20 * LINK_BYTES_PER_SECOND
-    )
+    # judged on what the target names (the chunk's round trip), not on the ingest rate
+    result.met = run["approved"] == records and run["chunk_ms_p50"] <= CHUNK_BUDGET_MS
     if run["approved"] < records:
         result.notes.append(f"only {run['approved']}/{records} approved")
     result.details = run
