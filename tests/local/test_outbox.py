@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import DateTime, select, text, update
+from sqlalchemy import DateTime, event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ektp_sync.storage import create_engine, utcnow
@@ -20,6 +20,7 @@ from local_server.store.tables import create_tables, outbox, records
 from .sealing import SEALER
 
 LEASE = 60.0
+QUEUED = 100_000  # a big queue: there, reading every entry is what the plan must avoid
 
 
 @pytest.fixture
@@ -278,3 +279,69 @@ async def test_utc_timestamps_are_stored_as_sqlalchemys_sqlite_text(
     assert process is not None
     assert stored == process(stamp.astimezone(dt.UTC).replace(tzinfo=None))
     assert stored == "2026-11-29 00:00:00.000000"
+
+
+async def test_a_claim_planned_generically_on_postgresql_reads_no_whole_outbox(
+    pg_url: str,
+) -> None:
+    """asyncpg prepares every statement, and PostgreSQL plans a prepared statement generically
+    (parameters unknown) after five runs: with a bound LIMIT it took a third of the queue as
+    due and read the whole outbox (a sequential scan) to lease a batch. The claim, as the
+    engine sends it, planned generically, goes by index at every step."""
+    engine = create_engine(pg_url)
+    try:
+        await create_tables(engine)
+        now = utcnow()
+        rows = [
+            {
+                "id": f"r{i:06d}",
+                **SEALER.record_columns(f"r{i:06d}", f"6172010605{i:06d}", '{"x": 1}'),
+                "state": "queued",
+                "in_flight": True,
+                "submission_id": f"6172-r{i:06d}",
+                "payload_bytes": 100,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(QUEUED)
+        ]
+        async with engine.begin() as conn:  # a queue big enough for the plan to matter
+            await conn.execute(records.insert(), rows)
+            await conn.execute(
+                text(
+                    "INSERT INTO outbox (record_id, enqueued_at, next_attempt_at, attempts,"
+                    " payload_bytes) SELECT id, created_at, created_at, 0, 100 FROM records"
+                )
+            )
+            await conn.execute(text("ANALYZE"))
+        sent: list[tuple[str, tuple[object, ...]]] = []
+
+        def keep(
+            conn: object, cursor: object, statement: str, parameters: object, *_: object
+        ) -> None:
+            if statement.lstrip().upper().startswith("UPDATE OUTBOX"):
+                sent.append((statement, tuple(parameters)))
+
+        event.listen(engine.sync_engine, "before_cursor_execute", keep)
+        assert len(await Outbox(engine, "w", SEALER).claim(500, 10**9, LEASE)) == 500
+        event.remove(engine.sync_engine, "before_cursor_execute", keep)
+        [(statement, parameters)] = sent
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            await conn.exec_driver_sql(f"PREPARE claim AS {statement}")
+            arguments = ", ".join(_literal(p) for p in parameters)
+            plan = "\n".join(
+                row[0] for row in await conn.exec_driver_sql(f"EXPLAIN EXECUTE claim({arguments})")
+            )
+        assert "Seq Scan" not in plan, plan
+        assert "outbox_pkey" in plan, plan  # the leased rows found by their key
+    finally:
+        await engine.dispose()
+
+
+def _literal(value: object) -> str:
+    """A parameter as SQL text, for EXECUTE (the statement's own casts give it its type)."""
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
