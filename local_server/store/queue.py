@@ -206,9 +206,13 @@ class Outbox:
                     for r in retries
                 ],
             )
-            ids = [r.record_id for r in rows]
-            await self._count_attempts(conn, dict.fromkeys(ids, error), now)
-            await _requeue_records(conn, ids, now)
+            # counted and back in the queue in one statement (an uploading record only)
+            await self._count_attempts(
+                conn,
+                dict.fromkeys((r.record_id for r in rows), error),
+                now,
+                **_REQUEUED.values_where_allowed,
+            )
         return retries
 
     async def _count_attempts(
